@@ -1,0 +1,46 @@
+"""Constants for open115."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "open115"
+LOGGER = logging.getLogger(__package__)
+
+# Entry data keys (the token state; written by the keeper only).
+CONF_REFRESH_TOKEN: Final = "refresh_token"
+CONF_ACCESS_TOKEN: Final = "access_token"
+CONF_EXPIRES_AT: Final = "expires_at"
+CONF_EXPIRES_IN: Final = "expires_in"
+CONF_REFRESHED_AT: Final = "refreshed_at"
+CONF_AUTHORIZED_AT: Final = "authorized_at"
+
+# Options.
+CONF_REFRESH_MARGIN: Final = "refresh_margin"
+DEFAULT_REFRESH_MARGIN: Final = 600
+MIN_REFRESH_MARGIN: Final = 60
+MAX_REFRESH_MARGIN: Final = 3600
+
+# Development: one base URL that replaces all three 115 hosts.
+ENV_BASE_URL: Final = "OPEN115_BASE_URL"
+
+# Keeper timing.
+MIN_REFRESH_INTERVAL: Final = timedelta(seconds=60)
+MAX_SCHEDULE_JITTER: Final = 30.0  # seconds a proactive refresh may start early
+RETRY_BACKOFF_START: Final = timedelta(seconds=30)
+RETRY_BACKOFF_MAX: Final = timedelta(minutes=15)
+RATE_LIMIT_BACKOFF_START: Final = timedelta(minutes=5)
+RATE_LIMIT_BACKOFF_MAX: Final = timedelta(hours=1)
+BACKOFF_JITTER: Final = 0.1  # +-10 %
+REFRESH_TOKEN_LIFETIME: Final = timedelta(days=365)
+
+# Consumer API and services.
+DEFAULT_MIN_VALIDITY: Final = 60
+MAX_MIN_VALIDITY: Final = 86400
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_MIN_VALIDITY: Final = "min_validity"
+SERVICE_GET_ACCESS_TOKEN: Final = "get_access_token"
+SERVICE_REFRESH_TOKEN: Final = "refresh_token"
+EVENT_TOKEN_REFRESHED: Final = "open115_token_refreshed"

@@ -1,0 +1,515 @@
+"""The token keeper: one coordinator per 115 account that alone refreshes its token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+import random
+from typing import Any, override
+
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    HomeAssistantError,
+    ServiceValidationError,
+)
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    Open115AuthError,
+    Open115Client,
+    Open115Error,
+    Open115RateLimitError,
+    Open115TransientError,
+    TokenPair,
+)
+from .const import (
+    BACKOFF_JITTER,
+    CONF_ACCESS_TOKEN,
+    CONF_AUTHORIZED_AT,
+    CONF_EXPIRES_AT,
+    CONF_EXPIRES_IN,
+    CONF_REFRESH_MARGIN,
+    CONF_REFRESH_TOKEN,
+    CONF_REFRESHED_AT,
+    DEFAULT_REFRESH_MARGIN,
+    DOMAIN,
+    EVENT_TOKEN_REFRESHED,
+    LOGGER,
+    MAX_SCHEDULE_JITTER,
+    MIN_REFRESH_INTERVAL,
+    RATE_LIMIT_BACKOFF_MAX,
+    RATE_LIMIT_BACKOFF_START,
+    REFRESH_TOKEN_LIFETIME,
+    RETRY_BACKOFF_MAX,
+    RETRY_BACKOFF_START,
+)
+from .helpers import async_flush_config_entries, create_client
+
+type Open115ConfigEntry = ConfigEntry[Open115Coordinator]
+
+
+class TokenStatus(StrEnum):
+    """What the keeper is doing with the token (the `token_status` sensor)."""
+
+    OK = "ok"
+    REFRESHING = "refreshing"
+    RETRYING = "retrying"
+    RATE_LIMITED = "rate_limited"
+    EXPIRED = "expired"
+    REAUTH_REQUIRED = "reauth_required"
+
+
+PROBLEM_STATUSES = frozenset(
+    {
+        TokenStatus.RETRYING,
+        TokenStatus.RATE_LIMITED,
+        TokenStatus.EXPIRED,
+        TokenStatus.REAUTH_REQUIRED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """A snapshot of the entry's token and of the keeper's view of it."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime
+    expires_in: int
+    refreshed_at: datetime | None = None
+    authorized_at: datetime | None = None
+    status: TokenStatus = TokenStatus.OK
+    next_refresh: datetime | None = None
+    last_error: str | None = None
+    last_error_code: int | None = None
+    failures: int = 0
+    failing_since: datetime | None = None
+    reauth_reason: str | None = None
+
+    @property
+    def refresh_token_expires(self) -> datetime | None:
+        """The refresh token's one-year limit, when the authorization time is known."""
+        if self.authorized_at is None:
+            return None
+        return self.authorized_at + REFRESH_TOKEN_LIFETIME
+
+    def seconds_left(self, now: datetime) -> float:
+        """How long the access token still lives."""
+        return (self.expires_at - now).total_seconds()
+
+
+def token_data(pair: TokenPair, authorized_at: datetime | None) -> dict[str, Any]:
+    """The entry data that stores a pair (what survives a restart)."""
+    data: dict[str, Any] = {
+        CONF_REFRESH_TOKEN: pair.refresh_token,
+        CONF_ACCESS_TOKEN: pair.access_token,
+        CONF_EXPIRES_AT: pair.expires_at.isoformat(),
+        CONF_EXPIRES_IN: pair.expires_in,
+        CONF_REFRESHED_AT: pair.received_at.isoformat(),
+    }
+    if authorized_at is not None:
+        data[CONF_AUTHORIZED_AT] = authorized_at.isoformat()
+    return data
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return dt_util.parse_datetime(value) if isinstance(value, str) else None
+
+
+def state_from_entry(entry: ConfigEntry) -> TokenState:
+    """Read the stored token state of an entry."""
+    data = entry.data
+    expires_at = _parse_time(data.get(CONF_EXPIRES_AT)) or dt_util.utc_from_timestamp(0)
+    return TokenState(
+        access_token=str(data.get(CONF_ACCESS_TOKEN, "")),
+        refresh_token=str(data[CONF_REFRESH_TOKEN]),
+        expires_at=expires_at,
+        expires_in=int(data.get(CONF_EXPIRES_IN) or 7200),
+        refreshed_at=_parse_time(data.get(CONF_REFRESHED_AT)),
+        authorized_at=_parse_time(data.get(CONF_AUTHORIZED_AT)),
+    )
+
+
+class KeeperError(HomeAssistantError):
+    """No valid access token can be had; carries a translated message."""
+
+    def __init__(self, key: str, **placeholders: str) -> None:
+        """Translate by key from the integration's `exceptions`."""
+        super().__init__(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders=placeholders or None,
+        )
+
+
+class ReauthRequiredError(KeeperError):
+    """The refresh token is dead; the user must authorize again."""
+
+
+class RefreshTooSoonError(KeeperError):
+    """A forced refresh was asked for too soon after the last one."""
+
+
+class Open115Coordinator(DataUpdateCoordinator[TokenState]):
+    """Keeps one account's token alive; the only code that refreshes it."""
+
+    config_entry: Open115ConfigEntry
+    data: TokenState
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: Open115ConfigEntry,
+        client: Open115Client | None = None,
+    ) -> None:
+        """Set up from the entry's stored token state; sends nothing."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=None,  # the keeper runs its own timer, see _schedule
+            always_update=False,
+        )
+        self.client = client or create_client(hass)
+        self.user_id = entry.unique_id or ""
+        self.data = state_from_entry(entry)
+        self._lock = asyncio.Lock()
+        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._unsub_expiry: CALLBACK_TYPE | None = None
+        self._setting_up = True
+        self._retry_at: datetime | None = None
+        self._maybe_rotated = False  # the last refresh's answer was lost in transit
+        self._failing_logged = False
+        self.refresh_count = 0
+
+    # ----- timing -------------------------------------------------------------------------
+
+    @property
+    def margin(self) -> timedelta:
+        """Refresh this long before expiry: min(option, a quarter of the lifetime)."""
+        option = int(self.config_entry.options.get(CONF_REFRESH_MARGIN, DEFAULT_REFRESH_MARGIN))
+        return timedelta(seconds=min(option, self.data.expires_in / 4))
+
+    def refresh_due_at(self) -> datetime:
+        """When the proactive refresh of the current token is due (without jitter)."""
+        return self.data.expires_at - self.margin
+
+    def _valid_for(self, seconds: float) -> bool:
+        return self.data.seconds_left(dt_util.utcnow()) > seconds
+
+    # ----- start-up ----------------------------------------------------------------------------
+
+    @override
+    async def _async_update_data(self) -> TokenState:
+        """Refresh only when due. At setup, a failure decides: not ready, or retry later.
+
+        Also runs for `homeassistant.update_entity`, where it never refreshes early.
+        """
+        setting_up, self._setting_up = self._setting_up, False
+        if self.data.status is TokenStatus.REAUTH_REQUIRED:
+            return self.data
+        if dt_util.utcnow() < self.refresh_due_at():
+            if self._unsub_timer is None:
+                self._schedule(self._jittered(self.refresh_due_at()))
+            return self.data
+        try:
+            async with self._lock:
+                if dt_util.utcnow() >= self.refresh_due_at() and self._retry_at is None:
+                    await self._async_refresh_locked()
+        except ReauthRequiredError as err:
+            if setting_up:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="reauth_required",
+                    translation_placeholders={"entry_title": self.config_entry.title},
+                ) from err
+        except KeeperError as err:
+            if setting_up and not self._valid_for(0):
+                # Setup fails and is retried by Home Assistant; this coordinator is dropped.
+                self._cancel_timer()
+                self._cancel_expiry()
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="setup_refresh_failed",
+                ) from err
+        return self.data
+
+    # ----- the consumer side -------------------------------------------------------------------
+
+    async def async_ensure_valid(self, min_validity: float) -> TokenState:
+        """A token valid for `min_validity` seconds, refreshing first if it would not last.
+
+        `min_validity` is capped at half a token's lifetime, so a consumer that asks for more
+        than a token can give does not make every call refresh. While a retry is pending the
+        current token is returned if it still lives; a refresh failure raises only when no
+        valid token is left.
+        """
+        needed = min(float(min_validity), self.data.expires_in / 2)
+        self._raise_if_reauth_required()
+        if self._valid_for(needed):
+            return self.data
+        async with self._lock:
+            self._raise_if_reauth_required()
+            if self._valid_for(needed):
+                return self.data
+            if self._retry_at is None or dt_util.utcnow() >= self._retry_at:
+                try:
+                    await self._async_refresh_locked()
+                except ReauthRequiredError:
+                    raise
+                except KeeperError:
+                    if not self._valid_for(0):
+                        raise
+            if not self._valid_for(0):
+                raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
+            return self.data
+
+    def _raise_if_reauth_required(self) -> None:
+        if self.data.status is TokenStatus.REAUTH_REQUIRED:
+            raise ReauthRequiredError("reauth_required", entry_title=self.config_entry.title)
+
+    async def async_force_refresh(self) -> TokenState:
+        """Refresh now (the `refresh_token` action), unless the last refresh is too recent."""
+        async with self._lock:
+            self._raise_if_reauth_required()
+            last = self.data.refreshed_at
+            if last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL:
+                raise RefreshTooSoonError(
+                    "refresh_too_soon",
+                    seconds=str(int(MIN_REFRESH_INTERVAL.total_seconds())),
+                )
+            await self._async_refresh_locked()
+            return self.data
+
+    # ----- the refresh itself ---------------------------------------------------------------
+
+    async def _async_refresh_locked(self) -> None:
+        """Refresh once; the caller holds the lock. Raises a KeeperError on failure."""
+        self._cancel_timer()
+        self._publish(replace(self.data, status=TokenStatus.REFRESHING))
+        sent = self.data.refresh_token
+        try:
+            pair = await self.client.refresh(sent)
+        except Open115AuthError as err:
+            await self._async_auth_failed(err)
+            raise ReauthRequiredError(
+                "reauth_required", entry_title=self.config_entry.title
+            ) from err
+        except Open115Error as err:
+            if isinstance(err, Open115TransientError) and err.code is None:
+                # The request may have reached 115 and rotated the token before the answer
+                # was lost; remember it so that a following 40140120 is explained.
+                self._maybe_rotated = True
+            self._retry_later(err)
+            raise KeeperError(
+                "rate_limited" if isinstance(err, Open115RateLimitError) else "refresh_failed",
+                entry_title=self.config_entry.title,
+            ) from err
+        await self._async_store(pair)
+
+    async def _async_store(self, pair: TokenPair) -> None:
+        """Persist the rotated pair (on disk now), then publish, reschedule and announce it."""
+        entry = self.config_entry
+        authorized_at = self.data.authorized_at
+        self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, **token_data(pair, authorized_at)}
+        )
+        await async_flush_config_entries(self.hass)
+        self.refresh_count += 1
+        self._maybe_rotated = False
+        self._retry_at = None
+        self._cancel_expiry()
+        if self._failing_logged:
+            LOGGER.info("Refreshing the 115 token of %s works again", entry.title)
+            self._failing_logged = False
+        state = TokenState(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            expires_at=pair.expires_at,
+            expires_in=pair.expires_in,
+            refreshed_at=pair.received_at,
+            authorized_at=authorized_at,
+        )
+        self.data = state
+        due = self._jittered(self.refresh_due_at())
+        self._publish(replace(state, next_refresh=due))
+        self._schedule(due)
+        self.hass.bus.async_fire(
+            EVENT_TOKEN_REFRESHED,
+            {
+                "config_entry_id": entry.entry_id,
+                "user_id": self.user_id,
+                "expires_at": pair.expires_at.isoformat(),
+            },
+        )
+
+    async def _async_auth_failed(self, err: Open115AuthError) -> None:
+        """The refresh token is dead: keep it (for diagnostics) and start re-authentication."""
+        reason = "lost_response" if self._maybe_rotated and err.code == 40140120 else err.reason
+        LOGGER.error(
+            "The 115 refresh token of %s can no longer be used (%s, code %s); "
+            "re-authenticate the integration",
+            self.config_entry.title,
+            reason.replace("_", " "),
+            err.code,
+        )
+        self._failing_logged = True
+        self._publish(
+            replace(
+                self.data,
+                status=TokenStatus.REAUTH_REQUIRED,
+                next_refresh=None,
+                last_error=type(err).__name__,
+                last_error_code=err.code,
+                reauth_reason=reason,
+                failures=self.data.failures + 1,
+                failing_since=self.data.failing_since or dt_util.utcnow(),
+            )
+        )
+        self.config_entry.async_start_reauth(self.hass)
+
+    def _retry_later(self, err: Open115Error) -> None:
+        """Keep the tokens and try again after a capped, jittered exponential backoff."""
+        now = dt_util.utcnow()
+        failures = self.data.failures + 1
+        rate_limited = isinstance(err, Open115RateLimitError)
+        start, cap = (
+            (RATE_LIMIT_BACKOFF_START, RATE_LIMIT_BACKOFF_MAX)
+            if rate_limited
+            else (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
+        )
+        delay = min(start * 2 ** min(failures - 1, 16), cap)
+        delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
+        self._retry_at = now + delay
+        if not self._failing_logged:
+            LOGGER.warning(
+                "Refreshing the 115 token of %s failed (%s); retrying in %d s, the token is kept",
+                self.config_entry.title,
+                err,
+                delay.total_seconds(),
+            )
+            self._failing_logged = True
+        status = TokenStatus.RATE_LIMITED if rate_limited else TokenStatus.RETRYING
+        self._publish(
+            replace(
+                self.data,
+                status=status,
+                next_refresh=self._retry_at,
+                last_error=type(err).__name__,
+                last_error_code=err.code,
+                failures=failures,
+                failing_since=self.data.failing_since or now,
+            )
+        )
+        self._schedule(self._retry_at)
+        if self._unsub_expiry is None and self._valid_for(0):
+            self._unsub_expiry = async_track_point_in_utc_time(
+                self.hass, self._on_expiry, self.data.expires_at
+            )
+
+    @callback
+    def _on_expiry(self, _now: datetime) -> None:
+        """The token ran out while refreshing fails: say so."""
+        self._unsub_expiry = None
+        if self.data.status in (TokenStatus.RETRYING, TokenStatus.RATE_LIMITED):
+            self._publish(self.data)
+
+    # ----- the timer ----------------------------------------------------------------------------
+
+    def _jittered(self, due: datetime) -> datetime:
+        """Start a little early, at random, so that many keepers do not refresh in step."""
+        spread = min(MAX_SCHEDULE_JITTER, self.margin.total_seconds() / 20)
+        return due - timedelta(seconds=random.uniform(0, spread))
+
+    def _schedule(self, when: datetime) -> None:
+        self._cancel_timer()
+        self._unsub_timer = async_track_point_in_utc_time(self.hass, self._on_timer, when)
+        if self.data.next_refresh != when and self.data.status is not TokenStatus.REFRESHING:
+            self._publish(replace(self.data, next_refresh=when))
+
+    def _cancel_timer(self) -> None:
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+
+    def _cancel_expiry(self) -> None:
+        if self._unsub_expiry is not None:
+            self._unsub_expiry()
+            self._unsub_expiry = None
+
+    @callback
+    def _on_timer(self, _now: datetime) -> None:
+        self._unsub_timer = None
+        self.config_entry.async_create_background_task(
+            self.hass, self._async_timer_refresh(), f"{DOMAIN} scheduled refresh"
+        )
+
+    async def _async_timer_refresh(self) -> None:
+        async with self._lock:
+            if self.data.status is TokenStatus.REAUTH_REQUIRED:
+                return
+            now = dt_util.utcnow()
+            if self._retry_at is None and now < self._jittered_floor():
+                # Someone refreshed since this timer was set.
+                self._schedule(self._jittered(self.refresh_due_at()))
+                return
+            # A failure is recorded, and a retry (or reauth) is under way.
+            with contextlib.suppress(KeeperError):
+                await self._async_refresh_locked()
+
+    def _jittered_floor(self) -> datetime:
+        return self.refresh_due_at() - timedelta(seconds=MAX_SCHEDULE_JITTER + 1)
+
+    def _publish(self, state: TokenState) -> None:
+        """Make `state` current and tell the entities."""
+        if (
+            state.status in (TokenStatus.RETRYING, TokenStatus.RATE_LIMITED)
+            and state.seconds_left(dt_util.utcnow()) <= 0
+        ):
+            state = replace(state, status=TokenStatus.EXPIRED)
+        self.data = state
+        self.async_update_listeners()
+
+    @override
+    async def async_shutdown(self) -> None:
+        """Stop the timer with the entry."""
+        self._cancel_timer()
+        self._cancel_expiry()
+        await super().async_shutdown()
+
+
+@callback
+def async_get_coordinator(
+    hass: HomeAssistant, config_entry_id: str | None = None
+) -> Open115Coordinator:
+    """The keeper of the named entry, or of the only loaded one; translated errors."""
+    if config_entry_id is not None:
+        entry: Open115ConfigEntry | None = hass.config_entries.async_get_entry(config_entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_found",
+                translation_placeholders={"entry_id": config_entry_id},
+            )
+        if entry.state is not ConfigEntryState.LOADED:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_loaded",
+                translation_placeholders={"entry_title": entry.title},
+            )
+        return entry.runtime_data
+    loaded: list[Open115ConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not loaded:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entry")
+    if len(loaded) > 1:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_entries")
+    return loaded[0].runtime_data

@@ -1,0 +1,92 @@
+"""Fixtures: the loopback 115 emulator and config entries that hold its tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.open115.api import TokenPair
+from custom_components.open115.const import DOMAIN, ENV_BASE_URL
+from custom_components.open115.coordinator import token_data
+
+from .emulator import Emulator115, Grant, RunningEmulator
+
+USER_ID = 310000001
+USER_NAME = "emu_user"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/open115."""
+
+
+@pytest.fixture
+def emulator() -> Emulator115:
+    """The emulated 115 service, on Home Assistant's (possibly frozen) clock."""
+    emu = Emulator115(clock=lambda: dt_util.utcnow().timestamp())
+    emu.add_account(USER_ID, USER_NAME)
+    return emu
+
+
+@pytest.fixture
+async def emulator_url(
+    emulator: Emulator115, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    """Serve the emulator on loopback and point open115 at it."""
+    running = await RunningEmulator(emulator).start()
+    monkeypatch.setenv(ENV_BASE_URL, running.base_url)
+    yield running.base_url
+    await running.stop()
+
+
+@pytest.fixture
+def grant(emulator: Emulator115) -> Grant:
+    """A live authorization of the test account."""
+    return emulator.authorize(USER_ID)
+
+
+def make_entry_data(
+    emulator: Emulator115, grant: Grant, *, expires_in: int | None = None
+) -> dict[str, Any]:
+    """Entry data holding the grant's live refresh token and a fresh access token."""
+    lifetime = expires_in or emulator.expires_in
+    access = emulator.issue_access_token(grant, lifetime)
+    pair = TokenPair(
+        access_token=access,
+        refresh_token=emulator.live_refresh_token(grant),
+        expires_in=emulator.expires_in,
+        received_at=dt_util.utcnow() - timedelta(seconds=emulator.expires_in - lifetime),
+    )
+    return token_data(pair, authorized_at=None)
+
+
+@pytest.fixture
+def config_entry(emulator: Emulator115, grant: Grant) -> MockConfigEntry:
+    """An entry whose stored access token is fresh (2 h left)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=USER_NAME,
+        unique_id=str(USER_ID),
+        data=make_entry_data(emulator, grant),
+    )
+
+
+@pytest.fixture
+def secrets_seen(emulator: Emulator115) -> Iterator[set[str]]:
+    """Every token the emulator issued during the test (to scan outputs for)."""
+    seen: set[str] = set()
+    yield seen
+    seen |= emulator.secrets_issued()
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add and set up an entry, waiting for Home Assistant to settle."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
