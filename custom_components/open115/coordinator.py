@@ -449,7 +449,8 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
     @callback
     def _on_timer(self, _now: datetime) -> None:
         self._unsub_timer = None
-        self.config_entry.async_create_background_task(
+        # A tracked task: Home Assistant waits for it (a refresh is short: one request).
+        self.config_entry.async_create_task(
             self.hass, self._async_timer_refresh(), f"{DOMAIN} scheduled refresh"
         )
 
