@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import itertools
 import logging
 from typing import Any
 
@@ -218,7 +219,7 @@ async def test_transient_failures_back_off_exponentially_and_keep_tokens(
     for _ in range(4 * 60):  # four simulated hours
         await advance(hass, freezer, 60)
     attempts = [r.at for r in emulator.requests if r.path == REFRESH_PATH]
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     # 30, 60, 120, 240, 480, 900 (cap), 900 ... each +-10 % and rounded up to the minute ticks.
     expected = [30, 60, 120, 240, 480, 900, 900, 900]
     for gap, want in zip(gaps, expected, strict=False):
