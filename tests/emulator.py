@@ -19,6 +19,7 @@ from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 import itertools
+import json
 import secrets
 import time
 from typing import Any
@@ -35,6 +36,8 @@ FAULT_HTTP_429 = "http429"
 FAULT_HTML = "html"  # a gateway's HTML error page with HTTP 200
 FAULT_RESET = "reset"  # close the connection without answering, nothing done
 FAULT_DROP_AFTER_ROTATE = "drop_after_rotate"  # rotate, then close without answering
+# "code:<n>" answers a 115 error with code n; "body:<status>:<text>" answers `text` verbatim
+# (as application/json) with HTTP `status`; see `inject_body`.
 FAULTS = frozenset(
     {
         FAULT_HANG,
@@ -117,6 +120,7 @@ class Emulator115:
     max_in_flight: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _release: asyncio.Event | None = None
+    _issued: set[str] = field(default_factory=set)
 
     # ----- set-up helpers for tests and scripts -------------------------------------------
 
@@ -173,9 +177,14 @@ class Emulator115:
     def inject(self, path: str, *faults: str) -> None:
         """Queue faults for the next requests to `path`, one per request."""
         for fault in faults:
-            if fault not in FAULTS and not fault.startswith("code:"):
+            if fault not in FAULTS and not fault.startswith(("code:", "body:")):
                 raise ValueError(f"unknown fault {fault}")
         self.faults.setdefault(path, []).extend(faults)
+
+    def inject_body(self, path: str, body: str | dict[str, Any], *, status: int = 200) -> None:
+        """Queue an answer with an arbitrary body (a dict is sent as JSON) for `path`."""
+        text = body if isinstance(body, str) else json.dumps(body)
+        self.inject(path, f"body:{status}:{text}")
 
     def count(self, path: str) -> int:
         """How many requests reached `path`."""
@@ -183,7 +192,7 @@ class Emulator115:
 
     def secrets_issued(self) -> set[str]:
         """Every token string this emulator has ever handed out."""
-        out = set(self.access_tokens) | set(self.used_refresh_tokens)
+        out = set(self.access_tokens) | set(self.used_refresh_tokens) | self._issued
         out |= {g.refresh_token for g in self.grants.values()}
         return out
 
@@ -203,7 +212,9 @@ class Emulator115:
             self._release.set()
 
     def _new_token(self, prefix: str) -> str:
-        return f"{prefix}_{secrets.token_urlsafe(24)}"
+        token = f"{prefix}_{secrets.token_urlsafe(24)}"
+        self._issued.add(token)
+        return token
 
     def _kill(self, grant: Grant, code: int) -> None:
         grant.alive = False
@@ -238,6 +249,9 @@ class Emulator115:
         if fault.startswith("code:"):
             code = int(fault.removeprefix("code:"))
             return web.json_response({"state": 0, "code": code, "message": "injected", "data": {}})
+        if fault.startswith("body:"):
+            code_text, _, text = fault.removeprefix("body:").partition(":")
+            return web.Response(status=int(code_text), text=text, content_type="application/json")
         if fault == FAULT_HTML:
             return web.Response(
                 text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"

@@ -128,12 +128,18 @@ def _is_success(body: Mapping[str, Any]) -> bool:
     return (_as_int(body.get("code")) or _as_int(body.get("errno")) or 0) == 0
 
 
-def _error_for(body: Mapping[str, Any], what: str) -> Open115Error:
-    """Map an error answer to the typed error a caller can act on."""
+def _error_for(body: Mapping[str, Any], what: str, secret: str | None) -> Open115Error:
+    """Map an error answer to the typed error a caller can act on.
+
+    The server's message is quoted, with the token that was sent blanked out of it.
+    """
     code = _as_int(body.get("code")) or _as_int(body.get("errno"))
     raw = body.get("message") or body.get("error") or ""
     text = raw.strip() if isinstance(raw, str) else ""
-    detail = f"{what} failed with code {code}" + (f" ({text})" if text else "")
+    if secret:
+        text = text.replace(secret, "***")
+    head = f"{what} failed with code {code}" if code else f"{what} failed without an error code"
+    detail = head + (f" ({text})" if text else "")
     if code is not None and code in REAUTH_REASONS:
         return Open115AuthError(detail, code=code, reason=REAUTH_REASONS[code])
     if code == CODE_RATE_LIMITED:
@@ -173,6 +179,7 @@ class Open115Client:
         *,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        secret: str | None = None,
     ) -> dict[str, Any]:
         """Send one request and return the JSON body of a successful answer."""
         try:
@@ -201,7 +208,7 @@ class Open115Client:
         if status >= 400 and _is_success(body):
             raise Open115ApiError(f"{what} failed with HTTP {status}")
         if not _is_success(body):
-            raise _error_for(body, what)
+            raise _error_for(body, what, secret)
         return body
 
     async def refresh(self, refresh_token: str) -> TokenPair:
@@ -211,6 +218,7 @@ class Open115Client:
             f"{self.passport_url}/open/refreshToken",
             "Token refresh",
             data={"refresh_token": refresh_token},
+            secret=refresh_token,
         )
         return self._parse_pair(body, "Token refresh")
 
@@ -221,6 +229,7 @@ class Open115Client:
             f"{self.proapi_url}/open/user/info",
             "Reading the account",
             headers={"Authorization": f"Bearer {access_token}"},
+            secret=access_token,
         )
         data = body.get("data")
         if not isinstance(data, dict):
@@ -232,12 +241,13 @@ class Open115Client:
             or not str(user_id).strip()
         ):
             raise Open115ApiError("Reading the account failed: no user id in the answer")
+        uid = str(user_id).strip()
         name = data.get("user_name")
         space = data.get("rt_space_info")
         vip = data.get("vip_info")
         return Account(
-            user_id=str(user_id).strip(),
-            user_name=name if isinstance(name, str) and name else str(user_id),
+            user_id=uid,
+            user_name=name if isinstance(name, str) and name else uid,
             space_total=_space(space, "all_total"),
             space_used=_space(space, "all_use"),
             space_remain=_space(space, "all_remain"),
@@ -251,7 +261,8 @@ class Open115Client:
             raise Open115TransientError(f"{what} failed: no data in the answer")
         access = data.get("access_token")
         refresh = data.get("refresh_token")
-        expires_in = _as_int(data.get("expires_in"))
+        raw_expires = data.get("expires_in")
+        expires_in = None if isinstance(raw_expires, bool) else _as_int(raw_expires)
         if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
             raise Open115TransientError(f"{what} failed: the answer holds no token pair")
         if expires_in is None or expires_in <= 0:
@@ -285,4 +296,7 @@ def _vip_expire(vip: Any) -> datetime | None:
     stamp = _as_int(vip.get("expire"))
     if not stamp or stamp <= 0:
         return None
-    return datetime.fromtimestamp(stamp, UTC)
+    try:
+        return datetime.fromtimestamp(stamp, UTC)
+    except OverflowError, OSError, ValueError:
+        return None
