@@ -22,12 +22,14 @@ def create_client(hass: HomeAssistant) -> Open115Client:
 
 
 async def async_flush_config_entries(hass: HomeAssistant) -> None:
-    """Write pending config entry changes to disk now, not after the store's delayed save.
+    """Write the config entries to disk now, not after the store's delayed save.
 
     A rotated refresh token voids the old one: it must be on disk before anyone uses it.
-    Home Assistant has no public call for this, so reach the entries' store directly.
+    This also covers a new entry, whose first save Home Assistant schedules only after the
+    entry is set up. Home Assistant has no public call for this, so reach the store directly.
     """
-    store = getattr(hass.config_entries, "_store", None)
-    write = getattr(store, "_async_handle_write_data", None)
-    if write is not None:
-        await write()
+    manager = hass.config_entries
+    store = getattr(manager, "_store", None)
+    data_to_save = getattr(manager, "_data_to_save", None)
+    if store is not None and data_to_save is not None:
+        await store.async_save(data_to_save())
