@@ -402,3 +402,26 @@ async def test_non_admin_refused(
     # An admin may.
     response = await call(hass, service, context=Context(user_id=hass_admin_user.id))
     assert "expires_at" in response
+
+
+async def test_get_access_token_while_a_retry_is_pending(
+    hass: HomeAssistant,
+    frozen: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    """While refreshing fails, the still valid token comes back with its true expires_in."""
+    await setup_entry(hass, config_entry)
+    stored = config_entry.data["access_token"]
+    emulator.inject(REFRESH_PATH, FAULT_HTTP_500)
+    due = START + timedelta(seconds=emulator.expires_in - 600)
+    await move(hass, frozen, due)
+    assert emulator.count(REFRESH_PATH) == 1
+    assert hass.states.get("sensor.emu_user_token_status").state == "retrying"  # type: ignore[union-attr]
+
+    response = await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": 900})
+    assert emulator.count(REFRESH_PATH) == 1
+    assert response["access_token"] == stored
+    assert response["expires_in"] == 600
+    assert response["expires_at"] == emulator_expiry(emulator, stored)
