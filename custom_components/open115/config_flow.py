@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .api import (
@@ -45,6 +47,8 @@ from .helpers import async_flush_config_entries, create_client
 # What a refresh token can look like: printable, no inner white space, a sane length.
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,4096}$")
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+# A kept access token closer to its expiry than this is refreshed before reading the account.
+_MIN_ACCESS_VALIDITY = timedelta(seconds=60)
 
 TOKEN_SCHEMA = vol.Schema(
     {
@@ -99,11 +103,13 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
                 return None
         client = create_client(self.hass)
         try:
-            if self._validated is not None and self._validated[0] == token:
-                pair = self._validated[1]
-            else:
-                pair = await client.refresh(token)
-                self._validated = (token, pair)
+            if self._validated is None or self._validated[0] != token:
+                self._validated = (token, await client.refresh(token))
+            elif self._validated[1].expires_at <= dt_util.utcnow() + _MIN_ACCESS_VALIDITY:
+                # The kept pair's access token ran out while the form waited: its refresh
+                # token is the live one now.
+                self._validated = (token, await client.refresh(self._validated[1].refresh_token))
+            pair = self._validated[1]
             account = await client.user_info(pair.access_token)
         except Open115AuthError as err:
             errors["base"] = "revoked_token" if err.reason == "revoked" else "invalid_token"
