@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DEFAULT_MIN_VALIDITY, DOMAIN, ENV_BASE_URL, LOGGER
 from .coordinator import Open115ConfigEntry, Open115Coordinator, async_get_coordinator
 from .helpers import async_flush_config_entries, base_url_override
+from .issues import async_delete_issues, async_track_issues
 from .services import async_setup_services
 
 __all__ = ["async_get_access_token"]
@@ -41,6 +42,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
     # A new or re-authenticated entry's pair is on disk before anything can rotate it.
     await async_flush_config_entries(hass)
     coordinator = Open115Coordinator(hass, entry)
+    entry.async_on_unload(async_track_issues(hass, coordinator))
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -50,6 +52,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
 async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> bool:
     """Stop keeping the token (the stored pair stays for the next start)."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
+    """Remove the entry's repair issues with it."""
+    async_delete_issues(hass, entry.entry_id)
 
 
 async def async_get_access_token(
