@@ -395,3 +395,24 @@ async def test_min_validity_refreshes_lazily_and_never_loops(
         await async_get_access_token(hass, min_validity=86400)
         freezer.tick(timedelta(seconds=60))
     assert emulator.count(REFRESH_PATH) == 1
+
+
+async def test_force_refresh_refused_while_rate_limited(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    config_entry: MockConfigEntry,
+) -> None:
+    """A forced refresh during 115's frequency control would only prolong it."""
+    await setup_entry(hass, config_entry)
+    emulator.inject(REFRESH_PATH, "code:40140117")
+    await advance(hass, freezer, 6600)
+    coordinator = coordinator_of(config_entry)
+    assert coordinator.data.status is TokenStatus.RATE_LIMITED
+    with pytest.raises(KeeperError) as err:
+        await coordinator.async_force_refresh()
+    assert err.value.translation_key == "rate_limited"
+    assert emulator.count(REFRESH_PATH) == 1
+    await advance(hass, freezer, 6 * 60)  # the scheduled retry works
+    assert coordinator.data.status is TokenStatus.OK
+    assert emulator.count(REFRESH_PATH) == 2

@@ -281,6 +281,13 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         """Refresh now (the `refresh_token` action), unless the last refresh is too recent."""
         async with self._lock:
             self._raise_if_reauth_required()
+            if (
+                self.data.status is TokenStatus.RATE_LIMITED
+                and self._retry_at is not None
+                and dt_util.utcnow() < self._retry_at
+            ):
+                # 115 asked us to slow down: a forced refresh now would only prolong it.
+                raise KeeperError("rate_limited", entry_title=self.config_entry.title)
             last = self.data.refreshed_at
             if last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL:
                 raise RefreshTooSoonError(
@@ -295,7 +302,9 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
     async def _async_refresh_locked(self) -> None:
         """Refresh once; the caller holds the lock. Raises a KeeperError on failure."""
         self._cancel_timer()
-        self._publish(replace(self.data, status=TokenStatus.REFRESHING))
+        if self.data.failures == 0:
+            # A retry keeps showing why it is retrying, so the problem sensor does not flicker.
+            self._publish(replace(self.data, status=TokenStatus.REFRESHING))
         sent = self.data.refresh_token
         try:
             pair = await self.client.refresh(sent)
