@@ -1,14 +1,16 @@
 """In a real browser: log in to Home Assistant's frontend and add open115 as a user does.
 
 Debian's chromium (scripts/setup-browser installs it) is driven by Playwright from PyPI against
-the real `hass` of the `hass_proc` fixture. The test saves the screenshots that the README
-shows: docs/setup-dialog.png (the config flow's form) and docs/device-page.png.
+the real `hass` of the `hass_proc` fixture. It takes the screenshots that the README shows,
+setup-dialog.png (the config flow's form) and device-page.png, into its temporary folder; with
+OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh the README's pictures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import os
 from pathlib import Path
 import re
 from typing import Any
@@ -40,8 +42,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DOCS = REPO / "docs"
-SETUP_DIALOG_PNG = DOCS / "setup-dialog.png"
-DEVICE_PAGE_PNG = DOCS / "device-page.png"
+SETUP_DIALOG_PNG = "setup-dialog.png"
+DEVICE_PAGE_PNG = "device-page.png"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 TIMEOUT_MS = 30_000
 # Onboarding adds these, and they need the internet: offline they only add "Failed to set up"
@@ -108,7 +110,7 @@ def _log_in(page: Page, hass_proc: HassProcess) -> None:
     page.wait_for_url(lambda url: "auth" not in url and url.rstrip("/") != hass_proc.url)
 
 
-def _add_integration(page: Page, refresh_token: str) -> None:
+def _add_integration(page: Page, refresh_token: str, shots: Path) -> None:
     """Settings → Devices & services → Add integration → 115 Open Platform; paste; submit."""
     page.get_by_role("link", name="Settings").click()
     page.wait_for_url("**/config/dashboard")
@@ -128,7 +130,7 @@ def _add_integration(page: Page, refresh_token: str) -> None:
     expect(field).to_have_attribute("type", "password")
     field.fill(refresh_token)
     DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=SETUP_DIALOG_PNG, animations="disabled")
+    page.screenshot(path=shots / SETUP_DIALOG_PNG, animations="disabled")
     page.get_by_role("button", name="Submit").click()
 
 
@@ -140,7 +142,7 @@ def _finish(page: Page, account: str) -> None:
     page.wait_for_url("**/config/devices/device/*")
 
 
-def _device_page(page: Page, account: str) -> None:
+def _device_page(page: Page, account: str, shots: Path) -> None:
     """The device page lists open115's entities with a healthy token."""
     expect(page.get_by_text("Service info", exact=True)).to_be_visible()
     expect(page.get_by_text(account, exact=True).first).to_be_visible()
@@ -154,7 +156,7 @@ def _device_page(page: Page, account: str) -> None:
         """
     )
     page.wait_for_load_state("networkidle")  # the brand icons
-    page.screenshot(path=DEVICE_PAGE_PNG, animations="disabled")
+    page.screenshot(path=shots / DEVICE_PAGE_PNG, animations="disabled")
 
 
 def _registry(hass_proc: HassProcess) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -175,9 +177,10 @@ def _drive(chromium: Browser, hass_proc: HassProcess, emulator: EmulatorProcess,
     page = context.new_page()
     try:
         _log_in(page, hass_proc)
-        _add_integration(page, emulator.refresh_token)
+        shots = DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp
+        _add_integration(page, emulator.refresh_token, shots)
         _finish(page, emulator.user_name)
-        _device_page(page, emulator.user_name)
+        _device_page(page, emulator.user_name, shots)
         return page.url
     except Exception:
         shot = tmp / "failure.png"
@@ -205,5 +208,6 @@ def test_add_the_integration_in_the_browser(
     state = emulator.state()
     assert state["counts"][REFRESH_PATH] == 1
     assert emulator.refresh_token in state["used_refresh_tokens"]
-    for png in (SETUP_DIALOG_PNG, DEVICE_PAGE_PNG):
+    shots = DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp_path
+    for png in (shots / SETUP_DIALOG_PNG, shots / DEVICE_PAGE_PNG):
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
