@@ -1,0 +1,240 @@
+"""End to end: a real `hass` process with open115, driven over HTTP and websocket like the frontend.
+
+One emulator and one Home Assistant serve the whole module; the config entry is made once by
+the `entry` fixture through the config-flow HTTP API. The short-token test changes the
+emulator's token lifetime and so runs last.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.emulator import REFRESH_PATH, USER_INFO_PATH
+
+from .conftest import DOMAIN, EVENT, OWNER, EmulatorProcess, HassProcess, random_password
+
+KEYS = {
+    "access_token_expires": "sensor",
+    "next_refresh": "sensor",
+    "last_refresh": "sensor",
+    "refresh_token_expires": "sensor",
+    "token_status": "sensor",
+    "token_problem": "binary_sensor",
+}
+SHORT_LIFETIME = 30  # s: margin = a quarter = 7.5 s, so the refresh is due ~22 s after issue
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+@pytest.fixture(scope="module")
+def entry(hass_proc: HassProcess, emulator: EmulatorProcess) -> dict[str, Any]:
+    """Add the emulator's account through /api/config/config_entries/flow (pasted sloppily)."""
+    reply = hass_proc.post("/api/config/config_entries/flow", {"handler": DOMAIN})
+    assert reply.status_code == 200, reply.text
+    menu = reply.json()
+    reply = hass_proc.post(
+        f"/api/config/config_entries/flow/{menu['flow_id']}", {"next_step_id": "token"}
+    )
+    assert reply.status_code == 200, reply.text
+    form = reply.json()
+    before = time.time()
+    reply = hass_proc.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}",
+        {"refresh_token": f'  "Bearer {emulator.refresh_token}"\n'},
+    )
+    after = time.time()
+    assert reply.status_code == 200, reply.text
+    return {"menu": menu, "form": form, "result": reply.json(), "before": before, "after": after}
+
+
+def _entity_ids(hass_proc: HassProcess, entry_id: str) -> dict[str, str]:
+    """open115's entities of the entry, by key, from the entity registry."""
+    with hass_proc.websocket() as ws:
+        registry = ws.call({"type": "config/entity_registry/list"})
+    ours = [e for e in registry if e["platform"] == DOMAIN and e["config_entry_id"] == entry_id]
+    return {e["unique_id"].split("_", 1)[1]: e["entity_id"] for e in ours}
+
+
+def _states(hass_proc: HassProcess, entry_id: str) -> dict[str, dict[str, Any]]:
+    reply = hass_proc.get("/api/states")
+    assert reply.status_code == 200
+    by_id = {s["entity_id"]: s for s in reply.json()}
+    return {key: by_id[eid] for key, eid in _entity_ids(hass_proc, entry_id).items()}
+
+
+def test_owner_logs_in_through_the_login_flow(hass_proc: HassProcess) -> None:
+    tokens = hass_proc.login(OWNER["username"], OWNER["password"])
+    assert tokens["token_type"] == "Bearer"
+    with hass_proc.websocket(tokens["access_token"]) as ws:
+        user = ws.call({"type": "auth/current_user"})
+    assert (user["name"], user["is_owner"], user["is_admin"]) == ("Owner", True, True)
+
+
+def test_config_flow_creates_the_entry(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    menu, form, result = entry["menu"], entry["form"], entry["result"]
+    assert (menu["type"], menu["step_id"]) == ("menu", "user")
+    assert menu["menu_options"] == ["qr", "token"]
+    assert (form["type"], form["step_id"]) == ("form", "token")
+    assert [field["name"] for field in form["data_schema"]] == ["refresh_token"]
+    assert result["type"] == "create_entry", result
+    assert result["title"] == emulator.user_name
+    entry_id = result["result"]["entry_id"]
+
+    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
+    entries = reply.json()
+    assert [(e["entry_id"], e["title"], e["state"]) for e in entries] == [
+        (entry_id, emulator.user_name, "loaded")
+    ]
+    # The pasted token was refreshed once (so it is void now) and the account read once.
+    state = emulator.state()
+    assert state["counts"][REFRESH_PATH] == 1
+    assert state["counts"][USER_INFO_PATH] == 1
+    assert emulator.refresh_token in state["used_refresh_tokens"]
+
+
+def test_entities_show_the_emulators_token(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    entry_id = entry["result"]["result"]["entry_id"]
+    assert {key: eid.split(".")[0] for key, eid in _entity_ids(hass_proc, entry_id).items()} == KEYS
+    states = _states(hass_proc, entry_id)
+    grant = emulator.grant(emulator.grant_id)
+    # Home Assistant counts the lifetime from when the answer arrived, the emulator from when
+    # it answered; the state is in whole seconds.
+    expires = _ts(states["access_token_expires"]["state"])
+    assert grant["access_expires_at"] - 1 < expires <= entry["after"] + 7200
+    assert grant["last_refresh_at"] - 1 < _ts(states["last_refresh"]["state"]) <= entry["after"]
+    # Due a margin of 600 s before expiry, up to 30 s early (jitter).
+    assert expires - 600 - 31 <= _ts(states["next_refresh"]["state"]) <= expires - 600 + 1
+    assert states["refresh_token_expires"]["state"] == "unknown"  # authorization time unknown
+    assert states["token_status"]["state"] == "ok"
+    assert states["token_problem"]["state"] == "off"
+    shown = json.dumps(states)
+    assert not [secret for secret in emulator.secrets() if secret in shown]
+
+
+def test_get_access_token_returns_the_live_token(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    refreshes = emulator.count(REFRESH_PATH)
+    reply = hass_proc.post(
+        "/api/services/open115/get_access_token?return_response", {"min_validity": 300}
+    )
+    assert reply.status_code == 200, reply.text
+    response = reply.json()["service_response"]
+    grant = emulator.grant(emulator.grant_id)
+    assert response["access_token"] == grant["access_token"]
+    assert response["user_id"] == str(emulator.user_id)
+    states = _states(hass_proc, entry["result"]["result"]["entry_id"])
+    assert int(_ts(response["expires_at"])) == int(_ts(states["access_token_expires"]["state"]))
+    assert 0 < response["expires_in"] <= 7200
+    assert emulator.count(REFRESH_PATH) == refreshes  # a fresh token is handed out as it is
+
+
+def test_non_admin_user_is_refused(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    password = random_password()
+    with hass_proc.websocket() as ws:
+        user = ws.call(
+            {"type": "config/auth/create", "name": "Guest", "group_ids": ["system-users"]}
+        )["user"]
+        ws.call(
+            {
+                "type": "config/auth_provider/homeassistant/create",
+                "user_id": user["id"],
+                "username": "guest",
+                "password": password,
+            }
+        )
+    assert user["group_ids"] == ["system-users"]
+    guest = hass_proc.login("guest", password)["access_token"]
+    with hass_proc.websocket(guest) as ws:  # a valid login, of a user who is no admin…
+        assert ws.call({"type": "auth/current_user"})["is_admin"] is False
+    reply = hass_proc.post(
+        "/api/services/open115/get_access_token?return_response", {}, token=guest
+    )
+    assert reply.status_code == 401  # …that may not have the token
+    assert not [secret for secret in emulator.secrets() if secret in reply.text]
+
+
+def test_restart_sends_no_request(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    entry_id = entry["result"]["result"]["entry_id"]
+    counts = emulator.state()["counts"]
+    token_before = emulator.grant(emulator.grant_id)["access_token"]
+
+    hass_proc.restart()
+
+    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
+    assert [(e["entry_id"], e["state"]) for e in reply.json()] == [(entry_id, "loaded")]
+    assert _states(hass_proc, entry_id)["token_status"]["state"] == "ok"
+    assert emulator.state()["counts"] == counts  # not one request to 115
+    reply = hass_proc.post("/api/services/open115/get_access_token?return_response", {})
+    assert reply.json()["service_response"]["access_token"] == token_before
+    assert emulator.state()["counts"] == counts
+
+
+def test_short_tokens_are_refreshed_before_expiry_and_announced(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    entry_id = entry["result"]["result"]["entry_id"]
+    emulator.configure(expires_in=SHORT_LIFETIME, min_refresh_interval=1)
+    grant_id, new_token = emulator.authorize()  # as if the user scanned a QR code again
+
+    with hass_proc.websocket() as ws:
+        sub = ws.send({"type": "subscribe_events", "event_type": EVENT})
+        assert ws.receive(30) == {"id": sub, "type": "result", "success": True, "result": None}
+
+        # Reconfigure the entry with the new authorization: its tokens live 30 s.
+        reply = hass_proc.post(
+            "/api/config/config_entries/flow", {"handler": DOMAIN, "entry_id": entry_id}
+        )
+        assert reply.json()["step_id"] == "reconfigure", reply.text
+        flow = f"/api/config/config_entries/flow/{reply.json()['flow_id']}"
+        reply = hass_proc.post(flow, {"next_step_id": "reconfigure_token"})
+        assert reply.json()["step_id"] == "reconfigure_token", reply.text
+        reply = hass_proc.post(flow, {"refresh_token": new_token})
+        assert reply.json()["type"] == "abort", reply.text
+        assert reply.json()["reason"] == "reconfigure_successful"
+        refreshes = emulator.count(REFRESH_PATH)
+        first_expiry = emulator.grant(grant_id)["access_expires_at"]
+
+        # Nobody asks for the token: the keeper's own timer refreshes it before it expires.
+        event = ws.receive(timeout=SHORT_LIFETIME * 4)
+
+    assert event["type"] == "event"
+    assert event["event"]["event_type"] == EVENT
+    data = event["event"]["data"]
+    assert emulator.count(REFRESH_PATH) == refreshes + 1
+    new_expiry = emulator.grant(grant_id)["access_expires_at"]
+    assert data["config_entry_id"] == entry_id
+    assert data["user_id"] == str(emulator.user_id)
+    assert new_expiry - 1 < _ts(data["expires_at"]) < new_expiry + 5
+    assert _ts(event["event"]["time_fired"]) < first_expiry  # proactive: before expiry
+    assert not [secret for secret in emulator.secrets() if secret in json.dumps(event)]
+    states = _states(hass_proc, entry_id)
+    assert states["token_status"]["state"] == "ok"
+    assert int(_ts(states["access_token_expires"]["state"])) == int(_ts(data["expires_at"]))
+
+
+def test_no_token_in_the_logs(hass_proc: HassProcess, emulator: EmulatorProcess) -> None:
+    log = hass_proc.log_text
+    assert "open115" in log  # the log is the right one (the OPEN115_BASE_URL warning)
+    assert not [secret for secret in emulator.secrets() if secret in log]
+
+
+def test_no_pip_install_at_run_time(hass_proc: HassProcess) -> None:
+    """requirements_dev.txt pins every package that starting and onboarding need."""
+    assert "homeassistant.bootstrap" in hass_proc.log_text  # the log has INFO lines
+    assert hass_proc.pip_installs() == []
