@@ -179,12 +179,17 @@ class EmulatorProcess:
         """Every token string the emulator ever handed out (or was sent as a PKCE verifier)."""
         return set(self.state()["secrets"])
 
-    def qr(self, action: str, uid: str | None = None) -> dict[str, Any]:
-        """What the 115 app does with the newest (or the given) QR code: scan/confirm/cancel."""
-        body = {} if uid is None else {"uid": uid}
+    def qr(self, action: str, *, uid: str | None = None, user_id: int | None = None) -> Any:
+        """What the 115 app (of `user_id`) does with the newest or the given QR code.
+
+        `action`: "scan", "confirm" (scans first when nobody has) or "cancel".
+        """
+        body: dict[str, Any] = {} if uid is None else {"uid": uid}
+        if user_id is not None:
+            body["user_id"] = user_id
         reply = requests.post(f"{self.base_url}/_emulator/qr/{action}", json=body, timeout=10)
         reply.raise_for_status()
-        return dict(reply.json())
+        return reply.json()
 
     def stop(self) -> None:
         """End it."""

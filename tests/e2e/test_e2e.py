@@ -13,10 +13,19 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
-from tests.emulator import REFRESH_PATH, USER_INFO_PATH
+from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH, USER_INFO_PATH
 
-from .conftest import DOMAIN, EVENT, OWNER, EmulatorProcess, HassProcess, random_password
+from .conftest import (
+    DOMAIN,
+    EVENT,
+    OWNER,
+    EmulatorProcess,
+    HassProcess,
+    HAWebSocket,
+    random_password,
+)
 
 KEYS = {
     "access_token_expires": "sensor",
@@ -26,6 +35,8 @@ KEYS = {
     "token_status": "sensor",
     "token_problem": "binary_sensor",
 }
+FLOW_PROGRESSED = "data_entry_flow_progressed"
+QR_USER_ID = 310000002  # a second account: the module's entry keeps the first
 SHORT_LIFETIME = 30  # s: margin = a quarter = 7.5 s, so the refresh is due ~22 s after issue
 
 
@@ -165,6 +176,77 @@ def test_non_admin_user_is_refused(
     )
     assert reply.status_code == 401  # …that may not have the token
     assert not [secret for secret in emulator.secrets() if secret in reply.text]
+
+
+def test_qr_sign_in_through_the_flow_api(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    """A second account signs in by QR code: the frontend's progress steps, the app's scan."""
+    flow_path = "/api/config/config_entries/flow"
+    reply = hass_proc.post(flow_path, {"handler": DOMAIN})
+    flow = f"{flow_path}/{reply.json()['flow_id']}"
+    form = hass_proc.post(flow, {"next_step_id": "qr"}).json()
+    assert (form["type"], form["step_id"]) == ("form", "qr"), form
+    assert [field["name"] for field in form["data_schema"]] == ["app_id"]
+
+    with hass_proc.websocket() as ws:
+        sub = ws.send({"type": "subscribe_events", "event_type": FLOW_PROGRESSED})
+        assert ws.receive(30)["success"] is True
+
+        shown = hass_proc.post(flow, {"app_id": DEFAULT_APP_ID}).json()
+        assert (shown["type"], shown["step_id"]) == ("progress", "qr_scan"), shown
+        assert shown["progress_action"] == "qr_scan"
+        assert shown["description_placeholders"]["qr_code"].startswith(
+            "![QR code](data:image/png;base64,"
+        )
+        [code] = emulator.state()["qr_codes"]
+        assert (code["app_id"], code["status"]) == (DEFAULT_APP_ID, 0)
+
+        # The frontend waits for the flow to progress, then fetches it again.
+        emulator.qr("scan", uid=code["uid"], user_id=QR_USER_ID)
+        _wait_for_progress(ws, sub, shown["flow_id"])
+        scanned = hass_proc.get(flow).json()
+        assert (scanned["type"], scanned["progress_action"]) == ("progress", "qr_confirm")
+
+        emulator.qr("confirm", uid=code["uid"])
+        _wait_for_progress(ws, sub, shown["flow_id"])
+        result = hass_proc.get(flow).json()
+
+    assert result["type"] == "create_entry", result
+    new_entry = result["result"]
+    assert new_entry["title"] == "emu_user"  # the emulator's default account name
+    [grant] = [g for g in emulator.state()["grants"] if g["user_id"] == QR_USER_ID]
+    assert (grant["app_id"], grant["alive"]) == (DEFAULT_APP_ID, True)
+    states = _states(hass_proc, new_entry["entry_id"])
+    assert states["token_status"]["state"] == "ok"
+    # Signed in by QR code, so the authorization time and the one-year limit are known.
+    assert _ts(states["refresh_token_expires"]["state"]) == pytest.approx(
+        grant["authorized_at"] + 365 * 24 * 3600, abs=5
+    )
+    reply = hass_proc.post(
+        "/api/services/open115/get_access_token?return_response",
+        {"config_entry_id": new_entry["entry_id"]},
+    )
+    assert reply.json()["service_response"]["access_token"] == grant["access_token"]
+    assert not [secret for secret in emulator.secrets() if secret in json.dumps(states)]
+
+    # Leave the module's single entry as it was.
+    reply = requests.delete(
+        f"{hass_proc.url}/api/config/config_entries/entry/{new_entry['entry_id']}",
+        headers=hass_proc.headers(),
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
+    assert [e["entry_id"] for e in reply.json()] == [entry["result"]["result"]["entry_id"]]
+
+
+def _wait_for_progress(ws: HAWebSocket, sub: int, flow_id: str) -> None:
+    """The next `data_entry_flow_progressed` event of the flow (as the frontend waits)."""
+    while True:
+        message = ws.receive(timeout=60)
+        if message.get("id") == sub and message["event"]["data"]["flow_id"] == flow_id:
+            return
 
 
 def test_restart_sends_no_request(
