@@ -16,6 +16,8 @@ CONF_EXPIRES_AT: Final = "expires_at"
 CONF_EXPIRES_IN: Final = "expires_in"
 CONF_REFRESHED_AT: Final = "refreshed_at"
 CONF_AUTHORIZED_AT: Final = "authorized_at"
+# The 115 Open Platform AppID a QR-code sign-in used (kept for the next re-authentication).
+CONF_APP_ID: Final = "app_id"
 
 # Options.
 CONF_REFRESH_MARGIN: Final = "refresh_margin"

@@ -1,0 +1,789 @@
+"""The QR-code (device-code, PKCE) sign-in of the config flow, against the loopback emulator.
+
+The flow polls /get/status/ in a background task; the emulator holds each long poll until the
+test plays the phone (scan, confirm, cancel, expire). A test waits for the held poll, makes the
+change, awaits the flow's poll task and lets Home Assistant run the step it schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import timedelta
+import logging
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_REAUTH,
+    SOURCE_USER,
+    ConfigEntryState,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import (
+    EVENT_DATA_ENTRY_FLOW_PROGRESSED,
+    FlowResultType,
+)
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+import segno
+
+from custom_components.open115 import config_flow
+from custom_components.open115.config_flow import qr_markdown
+from custom_components.open115.const import (
+    CONF_ACCESS_TOKEN,
+    CONF_APP_ID,
+    CONF_AUTHORIZED_AT,
+    CONF_EXPIRES_AT,
+    CONF_EXPIRES_IN,
+    CONF_REFRESH_TOKEN,
+    CONF_REFRESHED_AT,
+    DOMAIN,
+    REFRESH_TOKEN_LIFETIME,
+)
+
+from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
+from .emulator import (
+    DEFAULT_APP_ID,
+    DEVICE_CODE_PATH,
+    DEVICE_TOKEN_PATH,
+    FAULT_HANG,
+    FAULT_HTTP_500,
+    FAULT_HTTP_502,
+    QR_STATUS_PATH,
+    REFRESH_PATH,
+    USER_INFO_PATH,
+    Emulator115,
+    Grant,
+)
+
+OTHER_ID = 320000002
+ENTRIES_KEY = "core.config_entries"
+RT_EXPIRES = "sensor.emu_user_refresh_token_expires"
+
+
+def counts(emulator: Emulator115) -> dict[str, int]:
+    """Requests per path (only the paths that saw any)."""
+    return {path: n for path, n in emulator.counters.items() if n}
+
+
+def handler(hass: HomeAssistant, flow_id: str) -> Any:
+    return hass.config_entries.flow._progress[flow_id]
+
+
+async def configure(
+    hass: HomeAssistant, flow_id: str, user_input: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return dict(await hass.config_entries.flow.async_configure(flow_id, user_input))
+
+
+async def open_qr_form(hass: HomeAssistant, flow_id: str, menu: str = "user") -> dict[str, Any]:
+    """Pick the QR path in the flow's menu; the AppID form."""
+    flow = hass.config_entries.flow.async_get(flow_id)
+    assert flow["step_id"] == menu
+    result = await configure(hass, flow_id, {"next_step_id": "qr"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    return result
+
+
+async def start_setup(hass: HomeAssistant) -> dict[str, Any]:
+    result = dict(
+        await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["qr", "token"]
+    result = await open_qr_form(hass, result["flow_id"])
+    assert result["errors"] == {}
+    return result
+
+
+def app_id_default(result: dict[str, Any]) -> str:
+    (key,) = result["data_schema"].schema
+    assert key == CONF_APP_ID
+    return str(key.default())
+
+
+async def show_code(
+    hass: HomeAssistant, emulator: Emulator115, flow_id: str, app_id: str = DEFAULT_APP_ID
+) -> dict[str, Any]:
+    """Submit the AppID: the progress step shows the QR code and starts polling."""
+    result = await configure(hass, flow_id, {CONF_APP_ID: app_id})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["step_id"] == "qr_scan"
+    assert result["progress_action"] == "qr_scan"
+    code = emulator.device_code()
+    assert result["description_placeholders"] == {
+        "qr_code": qr_markdown(code.qrcode),
+        "app_id": app_id.strip(),
+    }
+    return result
+
+
+async def phone(hass: HomeAssistant, emulator: Emulator115, flow_id: str, change: str) -> None:
+    """The phone does `change` while the flow's poll is held; the flow takes the answer."""
+    await emulator.wait_for_held_poll()
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    getattr(emulator, change)()
+    await task
+    await hass.async_block_till_done()
+
+
+def current(hass: HomeAssistant, flow_id: str) -> dict[str, Any]:
+    return dict(handler(hass, flow_id).cur_step)
+
+
+async def scan_and_confirm(
+    hass: HomeAssistant, emulator: Emulator115, flow_id: str
+) -> dict[str, Any]:
+    """Scan, confirm: the flow finishes (exchange, account) on the next configure."""
+    progressed = async_capture_events(hass, EVENT_DATA_ENTRY_FLOW_PROGRESSED)
+    await phone(hass, emulator, flow_id, "scan_device_code")
+    step = current(hass, flow_id)
+    assert (step["type"], step["progress_action"]) == (FlowResultType.SHOW_PROGRESS, "qr_confirm")
+    assert len(progressed) == 1  # the frontend is told to show "confirm on your phone"
+    await phone(hass, emulator, flow_id, "confirm_device_code")
+    assert current(hass, flow_id)["type"] is FlowResultType.SHOW_PROGRESS_DONE
+    assert len(progressed) == 2
+    return await configure(hass, flow_id)
+
+
+def assert_qr_data(
+    emulator: Emulator115, data: dict[str, Any], grant: Grant, *, app_id: str = DEFAULT_APP_ID
+) -> None:
+    """Entry data: the grant's live pair, the authorization time, the AppID."""
+    now = dt_util.utcnow()
+    access = data[CONF_ACCESS_TOKEN]
+    assert data == {
+        CONF_REFRESH_TOKEN: emulator.live_refresh_token(grant),
+        CONF_ACCESS_TOKEN: access,
+        CONF_EXPIRES_AT: (now + timedelta(seconds=7200)).isoformat(),
+        CONF_EXPIRES_IN: 7200,
+        CONF_REFRESHED_AT: now.isoformat(),
+        CONF_AUTHORIZED_AT: now.isoformat(),
+        CONF_APP_ID: app_id,
+    }
+    assert emulator.access_tokens[access].grant_id == grant.grant_id
+    assert grant.authorized_at == now.timestamp()
+
+
+def newest_grant(emulator: Emulator115) -> Grant:
+    return list(emulator.grants.values())[-1]
+
+
+@pytest.fixture(autouse=True)
+def frozen(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
+    """Freeze time, so that stored times can be compared exactly."""
+    freezer.move_to("2026-03-01T12:00:00+00:00")
+    return freezer
+
+
+# ----- the QR image ---------------------------------------------------------------------------
+
+
+def test_qr_markdown_is_a_png_of_the_text() -> None:
+    text = "https://115.com/scan/dg-0123456789abcdef"
+    markdown = qr_markdown(text)
+    prefix = "![QR code](data:image/png;base64,"
+    assert markdown.startswith(prefix)
+    assert markdown.endswith(")")
+    png = base64.b64decode(markdown[len(prefix) : -1], validate=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    expected = segno.make(text, error="m", micro=False).png_data_uri(scale=5, border=4)
+    assert markdown == f"![QR code]({expected})"
+    assert qr_markdown(text + "x") != markdown
+
+
+# ----- setup ----------------------------------------------------------------------------------
+
+
+async def test_setup_by_qr_code(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    emulator: Emulator115,
+    emulator_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    result = await start_setup(hass)
+    assert app_id_default(result) == ""
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    code = emulator.device_code()
+    assert (code.app_id, code.method) == (DEFAULT_APP_ID, "sha256")
+
+    result = await scan_and_confirm(hass, emulator, flow_id)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == USER_NAME
+    grant = newest_grant(emulator)
+    assert_qr_data(emulator, result["data"], grant)
+    assert result["result"].unique_id == str(USER_ID)
+    assert counts(emulator) == {
+        DEVICE_CODE_PATH: 1,
+        QR_STATUS_PATH: 2,
+        DEVICE_TOKEN_PATH: 1,
+        USER_INFO_PATH: 1,
+    }
+    await hass.async_block_till_done()
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    assert entry.state is ConfigEntryState.LOADED
+    # The fresh pair is used as it is; the one-year limit is known.
+    assert emulator.count(REFRESH_PATH) == 0
+    authorized = dt_util.utcnow()
+    state = hass.states.get(RT_EXPIRES)
+    assert state is not None
+    assert state.state == (authorized + REFRESH_TOKEN_LIFETIME).isoformat()
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    for secret in emulator.secrets_issued():
+        assert secret not in caplog.text
+
+
+def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
+    entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
+    return next(e for e in entries if e["entry_id"] == entry_id)
+
+
+@pytest.mark.parametrize("app_id", ["", "   ", "100 195", "x" * 65, "app!"])
+async def test_impossible_app_id_is_refused_without_requests(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, app_id: str
+) -> None:
+    result = await start_setup(hass)
+    result = await configure(hass, result["flow_id"], {CONF_APP_ID: app_id})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {CONF_APP_ID: "invalid_app_id"}
+    assert counts(emulator) == {}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_app_id_is_stripped(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    result = await start_setup(hass)
+    await show_code(hass, emulator, result["flow_id"], f"  {DEFAULT_APP_ID} ")
+    assert emulator.device_code().app_id == DEFAULT_APP_ID
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_app_refused_then_the_right_one(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, {CONF_APP_ID: "999"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "app_refused"}
+    assert app_id_default(result) == ""
+    assert (
+        "115 refused a QR code for AppID 999: Requesting a QR code failed with code 40140106"
+        in (caplog.text)
+    )
+    await show_code(hass, emulator, flow_id)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (FAULT_HTTP_500, "cannot_connect"),
+        ("code:40140117", "rate_limited"),
+        ("code:40140122", "too_many_apps"),
+        ("code:40140105", "app_refused"),
+        ("code:40140116", "unknown"),  # a refresh-token code here makes no sense
+    ],
+)
+async def test_qr_code_request_fails(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, fault: str, error: str
+) -> None:
+    result = await start_setup(hass)
+    emulator.inject(DEVICE_CODE_PATH, fault)
+    result = await configure(hass, result["flow_id"], {CONF_APP_ID: DEFAULT_APP_ID})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": error}
+    assert counts(emulator) == {DEVICE_CODE_PATH: 1}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [("expire_device_code", "qr_expired"), ("cancel_device_code", "qr_cancelled")],
+)
+@pytest.mark.parametrize("scanned", [False, True])
+async def test_dead_code_then_a_new_one(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    change: str,
+    error: str,
+    scanned: bool,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    first = emulator.device_code()
+    if scanned:
+        await phone(hass, emulator, flow_id, "scan_device_code")
+    await phone(hass, emulator, flow_id, change)
+    assert current(hass, flow_id)["type"] is FlowResultType.SHOW_PROGRESS_DONE
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": error}
+    assert app_id_default(result) == DEFAULT_APP_ID  # start over with one click
+    # Starting over: a new code, its own QR image.
+    await show_code(hass, emulator, flow_id)
+    assert emulator.device_code() is not first
+    assert len(emulator.device_codes) == 2
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert emulator.device_code().redeemed
+    assert not first.redeemed
+
+
+async def test_code_expired_while_nobody_looked(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    frozen: FrozenDateTimeFactory,
+) -> None:
+    """Our wait runs out after the code's lifetime: the next poll answers "expired"."""
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    await emulator.wait_for_held_poll()
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    frozen.tick(timedelta(seconds=emulator.device_code_lifetime))
+    await task
+    await hass.async_block_till_done()
+    result = await configure(hass, flow_id)
+    assert result["errors"] == {"base": "qr_expired"}
+    assert emulator.count(QR_STATUS_PATH) == 2
+
+
+async def test_unchanged_answers_and_own_timeouts_keep_polling(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """115's wait ending, and ours, say nothing: the flow polls on and still sees the scan."""
+    monkeypatch.setattr(config_flow, "POLL_WAIT", 0.05)
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    task = handler(hass, flow_id).async_get_progress_task()
+    await emulator.wait_for_held_poll()
+    emulator.end_long_polls()
+    await emulator.wait_for_held_poll()
+    assert emulator.count(QR_STATUS_PATH) == 2
+    # More of our own timeouts in a row than failures are allowed.
+    hangs = config_flow.MAX_POLL_FAILURES + 1
+    emulator.inject(QR_STATUS_PATH, *[FAULT_HANG] * hangs)
+    emulator.end_long_polls()
+    for sent in range(3, 3 + hangs):
+        await emulator.wait_for_device(lambda n=sent: emulator.count(QR_STATUS_PATH) == n)
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))  # our wait ends
+    await emulator.wait_for_device(lambda: emulator.held_polls == 1)
+    assert emulator.count(QR_STATUS_PATH) == 3 + hangs
+    assert handler(hass, flow_id).async_get_progress_task() is task
+    assert not task.done()
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_poll_failures_in_a_row_give_up(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    # Two failures, then an answer: the count starts again.
+    emulator.inject(QR_STATUS_PATH, FAULT_HTTP_500, FAULT_HTTP_502)
+    await show_code(hass, emulator, flow_id)
+    await phone(hass, emulator, flow_id, "scan_device_code")
+    assert current(hass, flow_id)["progress_action"] == "qr_confirm"
+    await emulator.wait_for_held_poll()
+    emulator.inject(QR_STATUS_PATH, *[FAULT_HTTP_500] * config_flow.MAX_POLL_FAILURES)
+    emulator.end_long_polls()
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    with pytest.raises(config_flow.Open115TransientError):
+        await task
+    await hass.async_block_till_done()
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert emulator.count(QR_STATUS_PATH) == 3 + 1 + config_flow.MAX_POLL_FAILURES
+    assert "Polling the QR code failed: Polling the QR code failed with HTTP 500" in caplog.text
+
+
+async def test_poll_refused(hass: HomeAssistant, emulator: Emulator115, emulator_url: str) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    emulator.inject_body(QR_STATUS_PATH, {"state": 0, "code": 40140104, "message": "sign"})
+    result = await configure(hass, flow_id, {CONF_APP_ID: DEFAULT_APP_ID})
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    with pytest.raises(config_flow.Open115ApiError):
+        await task
+    await hass.async_block_till_done()
+    result = await configure(hass, flow_id)
+    assert result["errors"] == {"base": "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [(FAULT_HTTP_500, "cannot_connect"), ("code:40140117", "rate_limited")],
+)
+async def test_exchange_fails_then_retried(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, fault: str, error: str
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    emulator.inject(DEVICE_TOKEN_PATH, fault)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr_finish"
+    assert result["errors"] == {"base": error}
+    assert emulator.grants == {}
+    result = await configure(hass, flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert_qr_data(emulator, result["data"], newest_grant(emulator))
+    assert emulator.count(DEVICE_TOKEN_PATH) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("code:40140113", "qr_failed"), ("code:40140122", "too_many_apps")],
+)
+async def test_exchange_refused_starts_over(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+    error: str,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    emulator.inject(DEVICE_TOKEN_PATH, fault)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": error}
+    assert "115 refused the QR sign-in: Exchanging the QR code failed with code" in caplog.text
+    await show_code(hass, emulator, flow_id)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_account_read_fails_the_pair_is_kept(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["step_id"] == "qr_finish"
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await configure(hass, flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert_qr_data(emulator, result["data"], newest_grant(emulator))
+    assert counts(emulator)[DEVICE_TOKEN_PATH] == 1
+    assert counts(emulator)[USER_INFO_PATH] == 2
+    assert emulator.count(REFRESH_PATH) == 0
+
+
+async def test_kept_pair_refreshed_when_its_access_token_ran_out(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    frozen: FrozenDateTimeFactory,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    authorized = dt_util.utcnow()
+    grant = newest_grant(emulator)
+    frozen.tick(timedelta(seconds=7200 - 30))
+    result = await configure(hass, flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert emulator.count(REFRESH_PATH) == 1
+    data = result["data"]
+    assert data[CONF_REFRESH_TOKEN] == emulator.live_refresh_token(grant)
+    assert data[CONF_REFRESHED_AT] == dt_util.utcnow().isoformat()
+    # Refreshing never moves the authorization time.
+    assert data[CONF_AUTHORIZED_AT] == authorized.isoformat()
+
+
+async def test_kept_pair_refused_starts_over(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    frozen: FrozenDateTimeFactory,
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
+    await scan_and_confirm(hass, emulator, flow_id)
+    emulator.revoke(newest_grant(emulator))
+    frozen.tick(timedelta(seconds=7200))
+    result = await configure(hass, flow_id, {})
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": "qr_failed"}
+
+
+async def test_steps_reached_without_a_code_ask_for_one(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    """Home Assistant only offers the menu's choices; should a step be reached anyway."""
+    result = dict(
+        await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    )
+    flow = handler(hass, result["flow_id"])
+    for step in (flow.async_step_qr_scan, flow.async_step_qr_finish):
+        result = dict(await step())
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "qr"
+    assert counts(emulator) == {}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_closing_the_dialog_stops_polling(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    await emulator.wait_for_held_poll()
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    hass.config_entries.flow.async_abort(flow_id)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The server side of the poll ends when the client is gone.
+    await emulator.wait_for_device(lambda: emulator.held_polls == 0)
+    assert emulator.count(QR_STATUS_PATH) == 1
+
+
+async def test_already_configured_account_takes_the_new_authorization(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+    grant: Grant,
+) -> None:
+    """The scan made a new authorization (which may push out the old one): it is kept."""
+    await setup_entry(hass, config_entry)
+    old_keeper = config_entry.runtime_data
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    new_grant = newest_grant(emulator)
+    assert new_grant is not grant
+    assert_qr_data(emulator, dict(config_entry.data), new_grant)
+    assert stored_entry(hass_storage, config_entry.entry_id)["data"] == dict(config_entry.data)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data is not old_keeper
+    assert config_entry.runtime_data.data.refresh_token == emulator.live_refresh_token(new_grant)
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_ignored_account_is_added(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    ignored = MockConfigEntry(domain=DOMAIN, unique_id=str(USER_ID), source=SOURCE_IGNORE, data={})
+    ignored.add_to_hass(hass)
+    result = await start_setup(hass)
+    await show_code(hass, emulator, result["flow_id"])
+    result = await scan_and_confirm(hass, emulator, result["flow_id"])
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    assert entry.source == SOURCE_USER
+
+
+async def test_scanned_by_another_account_adds_that_one(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    emulator.add_account(OTHER_ID, "other_user")
+    result = await start_setup(hass)
+    flow_id = result["flow_id"]
+    await show_code(hass, emulator, flow_id)
+    await emulator.wait_for_held_poll()
+    task = handler(hass, flow_id).async_get_progress_task()
+    assert task is not None
+    emulator.scan_device_code(user_id=OTHER_ID)
+    await task
+    await hass.async_block_till_done()
+    await phone(hass, emulator, flow_id, "confirm_device_code")
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (result["title"], result["result"].unique_id) == ("other_user", str(OTHER_ID))
+
+
+# ----- re-authentication and reconfiguration --------------------------------------------------
+
+
+async def entry_needing_reauth(
+    hass: HomeAssistant, emulator: Emulator115, grant: Grant, **extra: Any
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=USER_NAME,
+        unique_id=str(USER_ID),
+        data={**make_entry_data(emulator, grant, expires_in=300), **extra},
+    )
+    emulator.revoke(grant)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    return entry
+
+
+async def test_reauth_by_qr_code(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+) -> None:
+    entry = await entry_needing_reauth(hass, emulator, grant, **{CONF_APP_ID: "100200300"})
+    emulator.device_apps.add("100200300")
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    step = current(hass, flow["flow_id"])
+    assert step["type"] is FlowResultType.MENU
+    assert step["menu_options"] == ["qr", "reauth_confirm"]
+    assert step["description_placeholders"] == {"account": USER_NAME}
+    result = await open_qr_form(hass, flow["flow_id"], menu="reauth")
+    assert app_id_default(result) == "100200300"  # the AppID of the last QR sign-in
+    await show_code(hass, emulator, flow["flow_id"], "100200300")
+    result = await scan_and_confirm(hass, emulator, flow["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    new_grant = newest_grant(emulator)
+    assert_qr_data(emulator, dict(entry.data), new_grant, app_id="100200300")
+    # On disk before the reload.
+    assert stored_entry(hass_storage, entry.entry_id)["data"] == dict(entry.data)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.data.authorized_at == dt_util.utcnow()
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+
+
+async def test_reauth_by_qr_code_of_another_account(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, grant: Grant
+) -> None:
+    entry = await entry_needing_reauth(hass, emulator, grant)
+    before = dict(entry.data)
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    result = await open_qr_form(hass, flow["flow_id"], menu="reauth")
+    assert app_id_default(result) == ""
+    await show_code(hass, emulator, flow["flow_id"])
+    emulator.scan_device_code(user_id=OTHER_ID)
+    await phone(hass, emulator, flow["flow_id"], "confirm_device_code")
+    result = await configure(hass, flow["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert dict(entry.data) == before
+
+
+async def test_paste_reauth_keeps_the_app_id(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, grant: Grant
+) -> None:
+    entry = await entry_needing_reauth(
+        hass,
+        emulator,
+        grant,
+        **{CONF_APP_ID: DEFAULT_APP_ID, CONF_AUTHORIZED_AT: dt_util.utcnow().isoformat()},
+    )
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    result = await configure(hass, flow["flow_id"], {"next_step_id": "reauth_confirm"})
+    assert result["step_id"] == "reauth_confirm"
+    new_grant = emulator.authorize(USER_ID)
+    result = await configure(
+        hass, flow["flow_id"], {CONF_REFRESH_TOKEN: emulator.live_refresh_token(new_grant)}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_APP_ID] == DEFAULT_APP_ID
+    # A pasted token's authorization time is unknown.
+    assert CONF_AUTHORIZED_AT not in entry.data
+
+
+async def test_reconfigure_by_qr_code_renews_the_year(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    result = dict(await config_entry.start_reconfigure_flow(hass))
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["qr", "reconfigure_token"]
+    assert result["description_placeholders"] == {"account": USER_NAME}
+    flow_id = result["flow_id"]
+    await open_qr_form(hass, flow_id, menu="reconfigure")
+    await show_code(hass, emulator, flow_id)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert_qr_data(emulator, dict(config_entry.data), newest_grant(emulator))
+    await hass.async_block_till_done()
+    state = hass.states.get(RT_EXPIRES)
+    assert state is not None
+    assert state.state == (dt_util.utcnow() + REFRESH_TOKEN_LIFETIME).isoformat()
+
+
+async def test_expiring_repair_follows_the_qr_authorization(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    frozen: FrozenDateTimeFactory,
+) -> None:
+    """The authorization time a QR sign-in stores drives the 14-day repair."""
+    result = await start_setup(hass)
+    await show_code(hass, emulator, result["flow_id"])
+    result = await scan_and_confirm(hass, emulator, result["flow_id"])
+    await hass.async_block_till_done()
+    entry = result["result"]
+    authorized = dt_util.utcnow()
+    issue_id = f"refresh_token_expiring_{entry.entry_id}"
+    frozen.move_to(authorized + REFRESH_TOKEN_LIFETIME - timedelta(days=14, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    frozen.move_to(authorized + REFRESH_TOKEN_LIFETIME - timedelta(days=14))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "refresh_token_expiring"
