@@ -39,6 +39,8 @@ import pytest
 import pytest_socket
 import requests
 
+from .http_config import write_http_config
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CLIENT_ID = "http://127.0.0.1/"  # any URL; Home Assistant only checks the shape
@@ -209,12 +211,8 @@ class HassProcess:
         (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
         (config_dir / "custom_components" / DOMAIN).symlink_to(REPO / "custom_components" / DOMAIN)
         shutil.copy(REPO / "config" / "configuration.yaml", config_dir / "configuration.yaml")
-        self.env = {
-            **os.environ,
-            "OPEN115_BASE_URL": emulator.base_url,
-            "OPEN115_DEV_HOST": "127.0.0.1",
-            "OPEN115_DEV_PORT": str(self.port),
-        }
+        write_http_config(config_dir, "127.0.0.1", self.port)
+        self.env = {**os.environ, "OPEN115_BASE_URL": emulator.base_url}
         self.proc: subprocess.Popen[bytes] | None = None
         self.console = config_dir / "hass.console.log"
         self.token: str | None = None  # an owner's long-lived token, once onboarded
