@@ -55,10 +55,27 @@ def requests(emulator: Emulator115) -> tuple[int, int]:
 
 async def start_user_flow(hass: HomeAssistant) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "token"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "token"
     assert result["errors"] == {}
     return dict(result)
+
+
+async def start_reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    """Start reconfiguring `entry` and pick pasting a token in its menu."""
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reconfigure"
+    return dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "reconfigure_token"}
+        )
+    )
 
 
 async def submit(hass: HomeAssistant, flow_id: str, token: str) -> dict[str, Any]:
@@ -223,7 +240,7 @@ async def test_user_step_refuses_impossible_input_without_requests(
     result = await start_user_flow(hass)
     result = await submit(hass, result["flow_id"], pasted)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "token"
     assert result["errors"] == {CONF_REFRESH_TOKEN: error}
     assert requests(emulator) == (0, 0)
 
@@ -331,7 +348,7 @@ async def test_user_step_dead_tokens(
     result = await start_user_flow(hass)
     result = await submit(hass, result["flow_id"], token)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "token"
     assert result["errors"] == {"base": error}
     assert [r.code for r in emulator.requests] == [code]
     assert requests(emulator) == (1, 0)
@@ -369,7 +386,7 @@ async def test_user_step_error_then_recovery(
     result = await start_user_flow(hass)
     result = await submit(hass, result["flow_id"], pasted)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "token"
     assert result["errors"] == {"base": error}
     assert requests(emulator) == (1, 0)
     assert emulator.live_refresh_token(grant) == pasted
@@ -609,9 +626,11 @@ async def _entry_needing_reauth(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     assert flows[0]["context"]["source"] == SOURCE_REAUTH
-    assert flows[0]["step_id"] == "reauth_confirm"
+    assert flows[0]["step_id"] == "reauth"
     assert requests(emulator) == (1, 0)
-    result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"])
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
     assert result["description_placeholders"]["account"] == USER_NAME
@@ -665,6 +684,10 @@ async def test_reauth_of_loaded_entry(
     await setup_entry(hass, config_entry)
     old_keeper = config_entry.runtime_data
     result = await config_entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "reauth_confirm"}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
     new_grant = emulator.authorize(USER_ID)
@@ -757,9 +780,9 @@ async def test_reconfigure_replaces_token_and_reloads(
 ) -> None:
     await setup_entry(hass, config_entry)
     old_keeper = config_entry.runtime_data
-    result = dict(await config_entry.start_reconfigure_flow(hass))
+    result = await start_reconfigure(hass, config_entry)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == "reconfigure_token"
     assert result["errors"] == {}
     assert result["description_placeholders"] == {"account": USER_NAME}
     assert requests(emulator) == (0, 0)
@@ -792,11 +815,11 @@ async def test_reconfigure_errors_then_success(
     config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
-    result = dict(await config_entry.start_reconfigure_flow(hass))
+    result = await start_reconfigure(hass, config_entry)
     # Its own live token: refreshing it here would void the running keeper's token.
     result = await submit(hass, result["flow_id"], config_entry.data[CONF_REFRESH_TOKEN])
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == "reconfigure_token"
     assert result["errors"] == {"base": "token_in_use"}
     result = await submit(hass, result["flow_id"], "not a token")
     assert result["errors"] == {CONF_REFRESH_TOKEN: "invalid_format"}
@@ -832,7 +855,7 @@ async def test_reconfigure_wrong_account(
     before = dict(config_entry.data)
     emulator.add_account(OTHER_ID, OTHER_NAME)
     other = emulator.authorize(OTHER_ID)
-    result = dict(await config_entry.start_reconfigure_flow(hass))
+    result = await start_reconfigure(hass, config_entry)
     result = await submit(hass, result["flow_id"], emulator.live_refresh_token(other))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
@@ -940,7 +963,7 @@ async def test_reconfigure_while_reauth_pending(
     """A reauth flow waits (its context holds the unique id); the user reconfigures instead."""
     entry, _ = await _entry_needing_reauth(hass, emulator, grant)
     new_grant = emulator.authorize(USER_ID)
-    result = dict(await entry.start_reconfigure_flow(hass))
+    result = await start_reconfigure(hass, entry)
     result = await submit(hass, result["flow_id"], emulator.live_refresh_token(new_grant))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"

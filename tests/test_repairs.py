@@ -150,6 +150,9 @@ async def test_reauth_issue_explains_and_clears_after_reauth(
     # Home Assistant's own reauth flow fixes it; the reloaded entry clears the issue.
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
+    )
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {"refresh_token": await new_grant_token(emulator)}
     )
@@ -368,6 +371,9 @@ async def test_expiring_issue_at_setup_cleared_by_reconfigure(
 
     # A new authorization, pasted with reconfigure, replaces the token (age unknown again).
     result = await entry.start_reconfigure_flow(hass)
+    await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "reconfigure_token"}
+    )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"refresh_token": await new_grant_token(emulator)}
     )

@@ -157,6 +157,9 @@ async def test_no_token_anywhere(
     used = emulator.rotate_elsewhere(grant)  # another program refreshed: `used` is ours now
     voided = emulator.rotate_elsewhere(grant)  # and `used` is void
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "token"}
+    )
     cap.add("flow form", result)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"refresh_token": used}
@@ -239,6 +242,9 @@ async def test_no_token_anywhere(
 
     # ----- re-authentication: the stored (dead) token is refused, a new authorization taken ---
     (flow,) = entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+    await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"next_step_id": "reauth_confirm"}
+    )
     result = await hass.config_entries.flow.async_configure(
         flow["flow_id"], {"refresh_token": entry.data["refresh_token"]}
     )
