@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 import random
+import time
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
@@ -20,8 +21,10 @@ from homeassistant.exceptions import (
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .api import (
+    CODE_RATE_LIMITED,
     Open115AuthError,
     Open115Client,
     Open115Error,
@@ -93,6 +96,12 @@ class TokenState:
     failures: int = 0
     failing_since: datetime | None = None
     reauth_reason: str | None = None
+    # `expires_at` as a POSIX timestamp: the consumers' hot path compares floats.
+    expires_ts: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Derive `expires_ts`."""
+        object.__setattr__(self, "expires_ts", self.expires_at.timestamp())
 
     @property
     def refresh_token_expires(self) -> datetime | None:
@@ -136,6 +145,31 @@ def state_from_entry(entry: ConfigEntry) -> TokenState:
         refreshed_at=_parse_time(data.get(CONF_REFRESHED_AT)),
         authorized_at=_parse_time(data.get(CONF_AUTHORIZED_AT)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Backoff:
+    """A rate-limit backoff: when the refresh token may be sent again."""
+
+    refresh_token: str = field(repr=False)
+    retry_at: datetime
+    failures: int
+    failing_since: datetime | None
+
+
+@dataclass(slots=True)
+class _EntryShared:
+    """What the keepers of one entry share within a run of Home Assistant.
+
+    A reload or a setup retry replaces the keeper; the new one must not refresh while the old
+    one's refresh is in flight, nor forget that 115 asked us to slow down.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    backoff: _Backoff | None = None
+
+
+DATA_SHARED: HassKey[dict[str, _EntryShared]] = HassKey(f"{DOMAIN}_shared")
 
 
 class KeeperError(HomeAssistantError):
@@ -182,14 +216,31 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         self.client = client or create_client(hass)
         self.user_id = entry.unique_id or ""
         self.data = state_from_entry(entry)
-        self._lock = asyncio.Lock()
+        self._shared = hass.data.setdefault(DATA_SHARED, {}).setdefault(
+            entry.entry_id, _EntryShared()
+        )
+        self._lock = self._shared.lock  # one refresh at a time, across reloads too
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._unsub_expiry: CALLBACK_TYPE | None = None
         self._setting_up = True
+        self._shut_down = False
         self._retry_at: datetime | None = None
         self._maybe_rotated = False  # the last refresh's answer was lost in transit
         self._failing_logged = False
         self.refresh_count = 0
+        backoff = self._shared.backoff
+        if backoff is not None and backoff.refresh_token == self.data.refresh_token:
+            # The keeper this one replaces was rate limited: keep its backoff.
+            self._retry_at = backoff.retry_at
+            self.data = replace(
+                self.data,
+                status=TokenStatus.RATE_LIMITED,
+                next_refresh=backoff.retry_at,
+                last_error=Open115RateLimitError.__name__,
+                last_error_code=CODE_RATE_LIMITED,
+                failures=backoff.failures,
+                failing_since=backoff.failing_since,
+            )
 
     # ----- timing -------------------------------------------------------------------------
 
@@ -204,7 +255,8 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         return self.data.expires_at - self.margin
 
     def _valid_for(self, seconds: float) -> bool:
-        return self.data.seconds_left(dt_util.utcnow()) > seconds
+        # time.time() is dt_util.utcnow()'s clock (frozen alike in tests), and far cheaper.
+        return self.data.expires_ts - time.time() > seconds
 
     # ----- start-up ----------------------------------------------------------------------------
 
@@ -217,13 +269,26 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         setting_up, self._setting_up = self._setting_up, False
         if self.data.status is TokenStatus.REAUTH_REQUIRED:
             return self.data
+        if self._retry_at is not None and dt_util.utcnow() < self._retry_at:
+            # Backing off (also when rate limited before a reload or a setup retry): no
+            # request now; without a valid token setup fails, and Home Assistant retries it.
+            if setting_up and not self._valid_for(0):
+                raise UpdateFailed(
+                    translation_domain=DOMAIN, translation_key="setup_refresh_failed"
+                )
+            if self._unsub_timer is None:
+                self._schedule(max(self._retry_at, self._jittered(self.refresh_due_at())))
+            return self.data
         if dt_util.utcnow() < self.refresh_due_at():
             if self._unsub_timer is None:
                 self._schedule(self._jittered(self.refresh_due_at()))
             return self.data
         try:
             async with self._lock:
-                if dt_util.utcnow() >= self.refresh_due_at() and self._retry_at is None:
+                now = dt_util.utcnow()
+                if now >= self.refresh_due_at() and (
+                    self._retry_at is None or now >= self._retry_at
+                ):
                     await self._async_refresh_locked()
         except ReauthRequiredError as err:
             if setting_up:
@@ -253,10 +318,14 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         current token is returned if it still lives; a refresh failure raises only when no
         valid token is left.
         """
-        needed = min(float(min_validity), self.data.expires_in / 2)
+        state = self.data
+        needed = min(float(min_validity), state.expires_in / 2)
+        if (
+            state.expires_ts - time.time() > needed
+            and state.status is not TokenStatus.REAUTH_REQUIRED
+        ):
+            return state  # the hot path: a valid token, no lock, no datetime
         self._raise_if_reauth_required()
-        if self._valid_for(needed):
-            return self.data
         async with self._lock:
             self._raise_if_reauth_required()
             if self._valid_for(needed):
@@ -282,7 +351,7 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         async with self._lock:
             self._raise_if_reauth_required()
             if (
-                self.data.status is TokenStatus.RATE_LIMITED
+                self._shared.backoff is not None  # rate limited (the status may say expired)
                 and self._retry_at is not None
                 and dt_util.utcnow() < self._retry_at
             ):
@@ -301,6 +370,14 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
 
     async def _async_refresh_locked(self) -> None:
         """Refresh once; the caller holds the lock. Raises a KeeperError on failure."""
+        if self._shut_down:
+            # Unloaded: the keeper that replaced this one refreshes (or will).
+            raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
+        if self.config_entry.data.get(CONF_REFRESH_TOKEN) != self.data.refresh_token:
+            # The keeper this one replaced was unloaded while its refresh was in flight, and
+            # stored the rotated pair since: use that one (this one's token is void).
+            self._use(state_from_entry(self.config_entry))
+            return
         self._cancel_timer()
         if self.data.failures == 0:
             # A retry keeps showing why it is retrying, so the problem sensor does not flicker.
@@ -334,24 +411,19 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         )
         await async_flush_config_entries(self.hass)
         self.refresh_count += 1
-        self._maybe_rotated = False
-        self._retry_at = None
-        self._cancel_expiry()
         if self._failing_logged:
             LOGGER.info("Refreshing the 115 token of %s works again", entry.title)
             self._failing_logged = False
-        state = TokenState(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            expires_at=pair.expires_at,
-            expires_in=pair.expires_in,
-            refreshed_at=pair.received_at,
-            authorized_at=authorized_at,
+        self._use(
+            TokenState(
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_at=pair.expires_at,
+                expires_in=pair.expires_in,
+                refreshed_at=pair.received_at,
+                authorized_at=authorized_at,
+            )
         )
-        self.data = state
-        due = self._jittered(self.refresh_due_at())
-        self._publish(replace(state, next_refresh=due))
-        self._schedule(due)
         self.hass.bus.async_fire(
             EVENT_TOKEN_REFRESHED,
             {
@@ -360,6 +432,17 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
                 "expires_at": pair.expires_at.isoformat(),
             },
         )
+
+    def _use(self, state: TokenState) -> None:
+        """Make a stored pair current: forget failures, publish, schedule its refresh."""
+        self._maybe_rotated = False
+        self._retry_at = None
+        self._shared.backoff = None
+        self._cancel_expiry()
+        self.data = state
+        due = self._jittered(self.refresh_due_at())
+        self._publish(replace(state, next_refresh=due))
+        self._schedule(due)
 
     async def _async_auth_failed(self, err: Open115AuthError) -> None:
         """The refresh token is dead: keep it (for diagnostics) and start re-authentication."""
@@ -399,6 +482,16 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         delay = min(start * 2 ** min(failures - 1, 16), cap)
         delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
         self._retry_at = now + delay
+        self._shared.backoff = (
+            _Backoff(
+                self.data.refresh_token,
+                self._retry_at,
+                failures,
+                self.data.failing_since or now,
+            )
+            if rate_limited
+            else None
+        )
         if not self._failing_logged:
             LOGGER.warning(
                 "Refreshing the 115 token of %s failed (%s); retrying in %d s, the token is kept",
@@ -420,7 +513,7 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
             )
         )
         self._schedule(self._retry_at)
-        if self._unsub_expiry is None and self._valid_for(0):
+        if self._unsub_expiry is None and self._valid_for(0) and not self._shut_down:
             self._unsub_expiry = async_track_point_in_utc_time(
                 self.hass, self._on_expiry, self.data.expires_at
             )
@@ -441,6 +534,8 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
 
     def _schedule(self, when: datetime) -> None:
         self._cancel_timer()
+        if self._shut_down:
+            return  # unloaded: a refresh that ends after the unload schedules nothing
         self._unsub_timer = async_track_point_in_utc_time(self.hass, self._on_timer, when)
         if self.data.next_refresh != when and self.data.status is not TokenStatus.REFRESHING:
             self._publish(replace(self.data, next_refresh=when))
@@ -491,7 +586,8 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
 
     @override
     async def async_shutdown(self) -> None:
-        """Stop the timer with the entry."""
+        """Stop the timer with the entry; a refresh in flight still stores its pair."""
+        self._shut_down = True
         self._cancel_timer()
         self._cancel_expiry()
         await super().async_shutdown()

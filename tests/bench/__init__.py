@@ -1,0 +1,1 @@
+"""The open115 benchmark (scripts/bench)."""

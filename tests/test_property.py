@@ -1,0 +1,554 @@
+"""Randomized fault injection: one entry through random steps, invariants after every step.
+
+Hypothesis draws a list of steps (time passing, consumers asking, restarts, reloads, forced
+refreshes, emulator faults, revocation) and runs them in one async test against the loopback
+emulator on Home Assistant's frozen clock. After every step it checks:
+
+- the refresh token on disk is the emulator's live one, unless a response was lost in transit;
+  an entry in reauth has a cause (a lost response, a revocation or the one-year limit);
+- never two refresh requests in flight;
+- no refresh while the token is valid beyond the margin, unless forced, asked for by a
+  consumer's min_validity, or retrying such a refresh;
+- refresh requests in any simulated hour stay bounded (no hot loop during an outage), and after
+  115 answers 40140117 (rate limited) the next refresh request waits for the backoff;
+- an unloaded keeper keeps no timer, and no keeper outlives its entry;
+- no token text in logs, states, attributes, events or any other stored file.
+
+A restart is an unload and a setup in which consumers die and the keepers' memory is lost; a
+reload keeps both. CI runs a fixed set: the sequences that found bugs (`@example`, each also a
+plain test in test_regressions.py) and 150 derandomized examples, about 40 s on 2 cores. A
+longer hunt with new examples (about 4 min per 1000):
+
+    OPEN115_PROPERTY_RANDOM=1 OPEN115_PROPERTY_EXAMPLES=1000 \
+        .venv/bin/python -m pytest tests/test_property.py -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+import itertools
+import json
+import logging
+import os
+from typing import Any
+
+from aiohttp import web
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import MATCH_ALL
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.util import dt as dt_util
+from homeassistant.util.async_ import get_scheduled_timer_handles
+from hypothesis import HealthCheck, example, given, settings, strategies as st
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.open115 import async_get_access_token
+from custom_components.open115.api import Open115Client, TokenPair
+from custom_components.open115.const import (
+    DEFAULT_REFRESH_MARGIN,
+    DOMAIN,
+    ENV_BASE_URL,
+    MAX_SCHEDULE_JITTER,
+)
+from custom_components.open115.coordinator import DATA_SHARED, Open115Coordinator, TokenStatus
+
+from .conftest import USER_ID, USER_NAME, make_entry_data
+from .emulator import (
+    FAULT_DROP_AFTER_ROTATE,
+    FAULT_HANG,
+    FAULT_HTML,
+    FAULT_HTTP_429,
+    FAULT_HTTP_500,
+    FAULT_HTTP_502,
+    FAULT_RESET,
+    REFRESH_PATH,
+    YEAR,
+    Emulator115,
+    Grant,
+    RunningEmulator,
+)
+
+EXAMPLES = int(os.environ.get("OPEN115_PROPERTY_EXAMPLES", "150"))
+DERANDOMIZE = not os.environ.get("OPEN115_PROPERTY_RANDOM")
+LIFETIME = 7200
+MARGIN = min(DEFAULT_REFRESH_MARGIN, LIFETIME / 4)
+# Refresh requests allowed in any simulated hour: the keeper's backoff starts at 30 s and
+# doubles up to 15 min (30, 60, 120, ... +-10 %), at most 9 requests in an hour.
+HOURLY_BUDGET = 10
+# More for each restart or reload in that hour: a setup whose stored token expired and whose
+# refresh fails (115 unreachable) is retried by Home Assistant after 5, 10, 20, ... 600 s,
+# at most 12 times in the first hour; a loaded keeper starts its backoff afresh.
+PER_RESTART = 12
+PER_FORCE = 1
+# After 115 rate limited a refresh, the next one waits at least this long (5 min -10 %),
+# unless Home Assistant restarted in between (the backoff is kept in memory only).
+RATE_LIMIT_PAUSE = 270
+
+RATE_LIMITED = 40140117
+RATE_LIMITED_FAULT = f"code:{RATE_LIMITED}"
+FAULTS = [
+    FAULT_HANG,
+    FAULT_HTTP_500,
+    FAULT_HTTP_502,
+    FAULT_HTTP_429,
+    FAULT_HTML,
+    FAULT_RESET,
+    FAULT_DROP_AFTER_ROTATE,
+    RATE_LIMITED_FAULT,
+    "code:40140121",
+    "code:40110000",
+]
+REAUTH_CAUSES = {"lost": {"lost_response", "used"}, "revoked": {"revoked"}, "expired": {"expired"}}
+
+# ----- steps --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    min_validity: int
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Home Assistant stops (in-flight consumers die with it) and starts again."""
+
+
+@dataclass(frozen=True)
+class Reload:
+    """The entry is reloaded (options changed); consumers already waiting keep waiting."""
+
+
+@dataclass(frozen=True)
+class Force:
+    """The `refresh_token` action."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    fault: str
+    times: int
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """The user removes the app in 115's settings."""
+
+
+type Step = Wait | Ask | Restart | Reload | Force | Fault | Revoke
+
+STEPS = st.one_of(
+    st.builds(
+        Wait,
+        st.one_of(st.integers(1, 60), st.integers(60, 1800), st.integers(1800, 3 * 3600)),
+    ),
+    st.builds(Ask, st.one_of(st.integers(0, 900), st.integers(0, 2 * LIFETIME))),
+    st.just(Restart()),
+    st.just(Reload()),
+    st.just(Force()),
+    st.builds(Fault, st.sampled_from(FAULTS), st.one_of(st.integers(1, 4), st.just(60))),
+    st.just(Revoke()),
+)
+SCENARIOS = {
+    "steps": st.lists(STEPS, min_size=1, max_size=30),
+    # Seconds since the authorization: fresh, or close to the one-year limit.
+    "age": st.sampled_from([0, YEAR - 86400, YEAR - 3 * 3600]),
+    # Seconds the stored access token still lives at the start.
+    "left": st.sampled_from([LIFETIME, 3000, 700, 300, 5]),
+}
+
+# ----- the world the steps act on ----------------------------------------------------------
+
+
+@dataclass
+class WatchedEmulator(Emulator115):
+    """The emulator, also telling how many requests hang right now."""
+
+    hanging: int = 0
+
+    async def _fault_response(self, request: web.Request, fault: str) -> web.StreamResponse:
+        if fault != FAULT_HANG:
+            return await super()._fault_response(request, fault)
+        self.hanging += 1
+        try:
+            return await super()._fault_response(request, fault)
+        finally:
+            self.hanging -= 1
+
+
+@dataclass
+class World:
+    """One example: Home Assistant, the emulator, the entry, and what the steps did."""
+
+    hass: HomeAssistant
+    freezer: FrozenDateTimeFactory
+    hass_storage: dict[str, Any]
+    emu: WatchedEmulator
+    grant: Grant
+    entry: MockConfigEntry
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    consumers: list[asyncio.Task[Any]] = field(default_factory=list)
+    revoked: bool = False
+    demand_since: float | None = None  # a consumer or force asked for an early refresh
+    explicit: list[tuple[float, int]] = field(default_factory=list)  # (time, extra budget)
+    restarts: list[float] = field(default_factory=list)  # real restarts (memory lost)
+    seen_requests: int = 0
+    events: list[Event] = field(default_factory=list)
+    initial: dict[str, Any] = field(default_factory=dict)
+    keepers: list[Open115Coordinator] = field(default_factory=list)  # every one set up
+    sending: list[int] = field(default_factory=lambda: [0])  # refreshes the client is sending
+
+    @property
+    def now(self) -> float:
+        return dt_util.utcnow().timestamp()
+
+    def coordinator(self) -> Open115Coordinator | None:
+        if self.entry.state is not ConfigEntryState.LOADED:
+            return None
+        coordinator: Open115Coordinator = self.entry.runtime_data
+        if coordinator not in self.keepers:
+            self.keepers.append(coordinator)
+        return coordinator
+
+    def stored(self) -> dict[str, Any]:
+        """The entry's data on disk (as created, until Home Assistant first writes it)."""
+        store = self.hass_storage.get("core.config_entries")
+        entries = store["data"]["entries"] if store else []
+        data: dict[str, Any] = next(
+            (e["data"] for e in entries if e["entry_id"] == self.entry.entry_id),
+            self.initial,
+        )
+        return data
+
+    def lost(self) -> bool:
+        """A refresh rotated the token but its answer never arrived."""
+        return any(
+            r.path == REFRESH_PATH and r.fault == FAULT_DROP_AFTER_ROTATE and r.code == 0
+            for r in self.emu.requests
+        )
+
+    def start(self, coro: Coroutine[Any, Any, Any], *, consumer: bool = False) -> None:
+        task = self.hass.loop.create_task(coro)
+        self.tasks.append(task)
+        if consumer:
+            self.consumers.append(task)
+
+    async def settle(self) -> None:
+        """Run until nothing can move without time passing (real loopback I/O included)."""
+        hass = self.hass
+        spins_while_hanging = 0
+        for _ in range(200_000):
+            await asyncio.sleep(0)
+            busy = any(not t.done() for t in self.tasks) or any(not t.done() for t in hass._tasks)
+            # A refresh the client started but the emulator has not seen yet may wait for a
+            # thread (the resolver): not quiet until it arrives or hangs there.
+            busy = busy or self.sending[0] > self.emu.hanging
+            if not busy and self.emu.in_flight_by_path[REFRESH_PATH] == 0:
+                break
+            if self.emu.hanging:
+                spins_while_hanging += 1
+                if spins_while_hanging > 200:
+                    break
+        else:
+            pytest.fail("the keeper did not settle")
+        self.coordinator()  # remember every keeper that was set up
+        for task in [t for t in self.tasks if t.done()]:
+            self.tasks.remove(task)
+            if task in self.consumers:
+                self.consumers.remove(task)
+            err = None if task.cancelled() else task.exception()
+            if err is not None and not isinstance(err, HomeAssistantError):
+                raise err
+
+    async def advance(self, seconds: float) -> None:
+        """Move the frozen clock by `seconds`, stopping at every timer on the way."""
+        end = self.now + seconds
+        loop = self.hass.loop
+        while (left := end - self.now) > 0:
+            due = [
+                h.when() - loop.time()
+                for h in get_scheduled_timer_handles(loop)
+                if not h.cancelled()
+            ]
+            step = min([d for d in due if d > 0] + [left])
+            self.freezer.tick(timedelta(seconds=max(step, 0.001)))
+            async_fire_time_changed(self.hass)
+            await self.settle()
+
+
+async def ask(hass: HomeAssistant, min_validity: int) -> str:
+    return await async_get_access_token(hass, min_validity=min_validity)
+
+
+async def restart(world: World, *, real: bool) -> None:
+    """Unload and set up again: a reload, or (`real`) a restart of Home Assistant."""
+    hass, entry = world.hass, world.entry
+    world.coordinator()  # remember the keeper being unloaded
+    if real:  # consumers die with Home Assistant
+        for task in world.tasks:
+            task.cancel()
+        await world.settle()
+    world.start(hass.config_entries.async_unload(entry.entry_id))
+    await world.settle()
+    if real:  # what the keepers kept in memory is gone (the lock stays: see the docstring)
+        for shared in hass.data.get(DATA_SHARED, {}).values():
+            shared.backoff = None
+    world.start(hass.config_entries.async_setup(entry.entry_id))
+
+
+async def force(world: World) -> None:
+    coordinator = world.coordinator()
+    if coordinator is not None:
+        world.start(coordinator.async_force_refresh())
+
+
+async def run_step(world: World, step: Step) -> None:
+    """Apply one step, then let everything it started run as far as it can."""
+    match step:
+        case Wait(seconds):
+            await world.advance(seconds)
+        case Ask(min_validity):
+            coordinator = world.coordinator()
+            if coordinator is not None:
+                needed = min(min_validity, coordinator.data.expires_in / 2)
+                if coordinator.data.seconds_left(dt_util.utcnow()) <= needed:
+                    world.demand_since = world.demand_since or world.now
+            world.start(ask(world.hass, min_validity), consumer=True)
+        case Restart():
+            world.explicit.append((world.now, PER_RESTART))
+            world.restarts.append(world.now)
+            await restart(world, real=True)
+        case Reload():
+            world.explicit.append((world.now, PER_RESTART))
+            await restart(world, real=False)
+        case Force():
+            world.explicit.append((world.now, PER_FORCE))
+            world.demand_since = world.demand_since or world.now
+            await force(world)
+        case Fault(fault, times):
+            world.emu.inject(REFRESH_PATH, *[fault] * times)
+        case Revoke():
+            world.revoked = True
+            world.emu.revoke(world.grant)
+    await world.settle()
+
+
+# ----- the invariants ------------------------------------------------------------------------
+
+
+def in_reauth(world: World) -> str | None:
+    """Why the entry waits for re-authentication (the keeper's reason), or None."""
+    flows = world.entry.async_get_active_flows(world.hass, {SOURCE_REAUTH})
+    coordinator = world.coordinator()
+    if coordinator is not None and coordinator.data.status is TokenStatus.REAUTH_REQUIRED:
+        return coordinator.data.reauth_reason or "unknown"
+    if world.entry.state is ConfigEntryState.SETUP_ERROR or any(True for _ in flows):
+        return "setup"
+    return None
+
+
+def check_tokens_on_disk(world: World) -> None:
+    on_disk = world.stored()["refresh_token"]
+    live = world.emu.live_refresh_token(world.grant)
+    causes = {
+        "lost": world.lost(),
+        "revoked": world.revoked,
+        "expired": world.now >= world.grant.refresh_expires_at,
+    }
+    if on_disk != live:
+        assert causes["lost"], "the refresh token on disk is not the live one"
+    reason = in_reauth(world)
+    if reason is not None:
+        allowed = set().union(*(REAUTH_CAUSES[c] for c, yes in causes.items() if yes))
+        assert allowed, f"re-authentication ({reason}) without a cause"
+        if reason != "setup":
+            assert reason in allowed, f"reauth reason {reason}, causes {causes}"
+
+
+def check_unloaded_keepers_are_quiet(world: World) -> None:
+    """A keeper whose entry was unloaded has no timer left (it would refresh on its own)."""
+    current = world.coordinator()
+    for keeper in world.keepers:
+        if keeper is not current:
+            assert keeper._unsub_timer is None, "an unloaded keeper still has a refresh timer"
+
+
+def check_refreshes(world: World, step_start_expiry: float, failing_at_start: bool) -> None:
+    emu = world.emu
+    assert emu.max_in_flight_by_path[REFRESH_PATH] <= 1, "two refreshes in flight"
+    new = [r for r in emu.requests[world.seen_requests :] if r.path == REFRESH_PATH]
+    world.seen_requests = len(emu.requests)
+    expiry = step_start_expiry
+    failing = failing_at_start or world.demand_since is not None
+    for request in new:
+        left = expiry - request.at
+        if left > MARGIN + MAX_SCHEDULE_JITTER + 1:
+            assert failing, f"refresh with {left:.0f} s left, nobody asked for it"
+        if request.code == 0 and request.fault != FAULT_DROP_AFTER_ROTATE:
+            expiry = request.at + LIFETIME
+            world.demand_since = None
+            failing = False
+        elif request.code != 0:
+            failing = True
+    # No hot loop: refresh requests per simulated hour.
+    refreshes = [r for r in emu.requests if r.path == REFRESH_PATH]
+    times = [r.at for r in refreshes]
+    for i, start in enumerate(times):
+        in_hour = sum(1 for t in times[i:] if t < start + 3600)
+        extra = sum(n for t, n in world.explicit if start - 60 <= t < start + 3600)
+        assert in_hour <= HOURLY_BUDGET + extra, (
+            f"{in_hour} refresh requests within an hour (budget {HOURLY_BUDGET} + {extra})"
+        )
+    # Rate limited: the next request waits for the backoff (a restart forgets it).
+    for before, after in itertools.pairwise(refreshes):
+        if (
+            before.code == RATE_LIMITED or before.fault == RATE_LIMITED_FAULT
+        ) and after.at - before.at < RATE_LIMIT_PAUSE:
+            assert any(before.at < t <= after.at for t in world.restarts), (
+                f"a refresh {after.at - before.at:.0f} s after 115 rate limited one"
+            )
+
+
+def check_no_secrets(world: World, records: list[logging.LogRecord]) -> None:
+    secrets = world.emu.secrets_issued()
+    texts = [
+        r.getMessage() + str(r.exc_info or "") + str(r.exc_text or "")
+        for r in records
+        if not r.name.startswith("pytest_homeassistant_custom_component")
+    ]
+    texts += [f"{s.state} {s.attributes}" for s in world.hass.states.async_all()]
+    texts += [str(e.data) for e in world.events]
+    # Stored files: only the config entries may hold a token.
+    texts += [json.dumps(v) for k, v in world.hass_storage.items() if k != "core.config_entries"]
+    blob = "\n".join(texts)
+    leaked = [s for s in secrets if s in blob]
+    assert not leaked, "a token appears in logs, states, events or storage"
+
+
+def expiry_on_disk(world: World) -> float:
+    stamp = dt_util.parse_datetime(world.stored()["expires_at"])
+    assert stamp is not None
+    return stamp.timestamp()
+
+
+def failing_now(world: World) -> bool:
+    coordinator = world.coordinator()
+    return coordinator is not None and coordinator.data.status in (
+        TokenStatus.RETRYING,
+        TokenStatus.RATE_LIMITED,
+        TokenStatus.EXPIRED,
+    )
+
+
+# ----- one example ----------------------------------------------------------------------------
+
+
+async def run_scenario(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[Step],
+    age: int,
+    left: int,
+) -> None:
+    emu = WatchedEmulator(clock=lambda: dt_util.utcnow().timestamp(), expires_in=LIFETIME)
+    emu.add_account(USER_ID, USER_NAME)
+    grant = emu.authorize(USER_ID, at=dt_util.utcnow().timestamp() - age)
+    running = await RunningEmulator(emu).start()
+    os.environ[ENV_BASE_URL] = running.base_url
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=USER_NAME,
+        unique_id=str(USER_ID),
+        data=make_entry_data(emu, grant, expires_in=left),
+    )
+    world = World(hass, freezer, hass_storage, emu, grant, entry, initial=dict(entry.data))
+    refresh = Open115Client.refresh
+
+    async def counted_refresh(client: Open115Client, refresh_token: str) -> TokenPair:
+        world.sending[0] += 1
+        try:
+            return await refresh(client, refresh_token)
+        finally:
+            world.sending[0] -= 1
+
+    monkeypatch.setattr(Open115Client, "refresh", counted_refresh)
+    unsub = hass.bus.async_listen(MATCH_ALL, world.events.append)
+    caplog.clear()
+    try:
+        expiry = expiry_on_disk(world)
+        entry.add_to_hass(hass)
+        world.start(hass.config_entries.async_setup(entry.entry_id))
+        await world.settle()
+        check_refreshes(world, expiry, failing_at_start=False)
+        for step in steps:
+            expiry, failing = expiry_on_disk(world), failing_now(world)
+            await run_step(world, step)
+            check_tokens_on_disk(world)
+            check_refreshes(world, expiry, failing)
+            check_unloaded_keepers_are_quiet(world)
+        # Let everything that hangs time out, then check once more.
+        expiry, failing = expiry_on_disk(world), failing_now(world)
+        await world.advance(60)
+        check_tokens_on_disk(world)
+        check_refreshes(world, expiry, failing)
+        check_unloaded_keepers_are_quiet(world)
+        check_no_secrets(world, caplog.records)
+    finally:
+        unsub()
+        for task in world.tasks:
+            task.cancel()
+        world.tasks.clear()
+        emu.release()
+        await world.settle()
+        await hass.config_entries.async_remove(entry.entry_id)
+        await running.stop()
+        await hass.async_block_till_done()
+    timers = [repr(h) for h in get_scheduled_timer_handles(hass.loop) if not h.cancelled()]
+    assert not [t for t in timers if "Open115Coordinator" in t], "a keeper outlived its entry"
+
+
+@pytest.mark.usefixtures("socket_enabled")
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=DERANDOMIZE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(**SCENARIOS)
+# What it found so far (each also a plain test in test_regressions.py), always run.
+@example(steps=[Fault(FAULT_HANG, 1), Force(), Reload(), Wait(60), Wait(7200)], age=0, left=700)
+@example(
+    steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(3600), Restart(), *[Wait(600)] * 6],
+    age=0,
+    left=700,
+)
+@example(steps=[Fault(RATE_LIMITED_FAULT, 4), Wait(6600), Reload(), Wait(600)], age=0, left=7200)
+@example(steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(1100), Force()], age=0, left=700)
+async def test_random_faults_keep_the_invariants(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[Step],
+    age: int,
+    left: int,
+) -> None:
+    monkeypatch.setenv(ENV_BASE_URL, "http://127.0.0.1:9")  # restored after the test
+    caplog.set_level(logging.DEBUG)
+    await run_scenario(hass, freezer, hass_storage, caplog, monkeypatch, steps, age, left)
