@@ -2,17 +2,24 @@
 
 Debian's chromium (scripts/setup-browser installs it) is driven by Playwright from PyPI against
 the real `hass` of the `hass_proc` fixture. It takes the screenshots that the README shows,
-setup-dialog.png (the config flow's form) and device-page.png, into its temporary folder; with
-OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh the README's pictures.
+setup-dialog.png (the paste form), qr-dialog.png (the QR code) and device-page.png, into its
+temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh
+the README's pictures.
+
+The two tests share the module's `hass` and emulator and run in either order: the paste test adds
+the emulator's demo account, the QR test signs in a second account and removes its entry again.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 import contextlib
+from datetime import datetime
 import os
 from pathlib import Path
 import re
+import struct
 from typing import Any
 
 from playwright.sync_api import (
@@ -26,7 +33,8 @@ from playwright.sync_api import (
 import pytest
 import requests
 
-from tests.emulator import REFRESH_PATH
+from custom_components.open115.config_flow import qr_markdown
+from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
 from .conftest import DOMAIN, OWNER, REPO, EmulatorProcess, HassProcess
 
@@ -44,8 +52,25 @@ CHROMIUM_ARGS = [
 DOCS = REPO / "docs"
 SETUP_DIALOG_PNG = "setup-dialog.png"
 DEVICE_PAGE_PNG = "device-page.png"
+QR_DIALOG_PNG = "qr-dialog.png"
+QR_USER_ID = 310000002  # a second account: the paste test's entry keeps the demo one
+QR_USER_NAME = "emu_user"  # the emulator's default account name
+PNG_DATA_URI = "data:image/png;base64,"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 TIMEOUT_MS = 30_000
+# The page's HTML with every (open) shadow root's, and the values of its fields.
+COMPOSED_TEXT = """() => {
+  const parts = [];
+  const walk = (root) => {
+    parts.push(root.innerHTML);
+    for (const el of root.querySelectorAll("*")) {
+      if ("value" in el && typeof el.value === "string") parts.push(el.value);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document.documentElement);
+  return parts.join("\\n");
+}"""
 # Onboarding adds these, and they need the internet: offline they only add "Failed to set up"
 # cards behind the dialog.
 ONLINE_DOMAINS = {"google_translate", "radio_browser"}
@@ -110,28 +135,81 @@ def _log_in(page: Page, hass_proc: HassProcess) -> None:
     page.wait_for_url(lambda url: "auth" not in url and url.rstrip("/") != hass_proc.url)
 
 
-def _add_integration(page: Page, refresh_token: str, shots: Path) -> None:
-    """Settings → Devices & services → Add integration → 115 Open Platform; paste; submit."""
+def _open_add_dialog(page: Page) -> None:
+    """Settings → Devices & services → Add integration → 115 Open Platform: the menu."""
     page.get_by_role("link", name="Settings").click()
     page.wait_for_url("**/config/dashboard")
     page.get_by_role("link", name="Devices & services").click()
     page.wait_for_url("**/config/integrations/dashboard")
     page.get_by_role("button", name="Add integration").click()
     page.get_by_placeholder("Search for a brand name").fill("115")
-    page.get_by_text("115 Open Platform", exact=True).click()
+    # In the dialog: with an entry, the dashboard behind it has a card of the same name.
+    page.locator("dialog-add-integration").get_by_text("115 Open Platform", exact=True).click()
+    expect(page.get_by_text("Add a 115 account", exact=True)).to_be_visible()
 
+
+def _add_integration(page: Page, refresh_token: str, shots: Path) -> None:
+    """The add dialog's paste path: paste the token, submit."""
+    _open_add_dialog(page)
     field = page.get_by_role("textbox", name="Refresh token")
     paste = page.get_by_text("Paste a refresh token", exact=True)
-    expect(page.get_by_text("Add a 115 account", exact=True)).to_be_visible()
     expect(paste.or_(field).first).to_be_visible()
     if paste.is_visible():  # the menu: QR code or paste
         paste.click()
     expect(page.get_by_text("open115 becomes the only keeper of this token")).to_be_visible()
     expect(field).to_have_attribute("type", "password")
     field.fill(refresh_token)
-    DOCS.mkdir(exist_ok=True)
     page.screenshot(path=shots / SETUP_DIALOG_PNG, animations="disabled")
     page.get_by_role("button", name="Submit").click()
+
+
+def _qr_sign_in(page: Page, emulator: EmulatorProcess, shots: Path) -> None:
+    """The add dialog's QR path: the AppID, the QR code, the phone's scan and confirmation."""
+    _open_add_dialog(page)
+    page.get_by_text("Scan a QR code with the 115 app", exact=True).click()
+    expect(page.get_by_text("Sign in with the 115 app", exact=True)).to_be_visible()
+    expect(page.get_by_text("Authorizing the same AppID in other programs")).to_be_visible()
+    page.get_by_role("textbox", name="AppID").fill(DEFAULT_APP_ID)
+    page.get_by_role("button", name="Submit").click()
+
+    # The progress step: the QR code, drawn by open115 as a PNG data URI, while 115 is polled.
+    expect(page.get_by_text("Scan the QR code with the 115 app", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"confirm the authorization of AppID {DEFAULT_APP_ID}")).to_be_visible()
+    image = page.locator("step-flow-progress img")  # the only picture of the step
+    expect(image).to_be_visible()
+    tag, src, width, height = image.evaluate(
+        "img => img.decode().then(() => [img.tagName, img.src, img.naturalWidth, img.naturalHeight])"
+    )
+    [code] = emulator.state()["qr_codes"]
+    assert (code["app_id"], code["status"], code["user_id"]) == (DEFAULT_APP_ID, 0, None)
+    assert tag == "IMG"
+    assert src.startswith(PNG_DATA_URI)
+    # Exactly the QR code of the emulator's device code, intact through the Markdown renderer.
+    assert f"![QR code]({src})" == qr_markdown(f"https://115.com/scan/dg-{code['uid']}")
+    png = base64.b64decode(src.removeprefix(PNG_DATA_URI))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (width, height) == struct.unpack(">II", png[16:24])  # IHDR: the PNG's own size
+    assert width == height > 0
+    page.screenshot(path=shots / QR_DIALOG_PNG, animations="disabled")
+
+    # The 115 app of the second account scans the code: the dialog asks to confirm on the phone.
+    emulator.qr("scan", uid=code["uid"], user_id=QR_USER_ID)
+    scanned = page.get_by_text(
+        f"Scanned. Now confirm the authorization of AppID {DEFAULT_APP_ID} in the 115 app"
+    )
+    expect(scanned).to_be_visible()
+    expect(image).to_have_count(0)
+    _no_secrets(page, emulator, "Scanned. Now confirm")
+
+    emulator.qr("confirm", uid=code["uid"])
+    expect(scanned).to_have_count(0)
+
+
+def _no_secrets(page: Page, emulator: EmulatorProcess, expected: str) -> None:
+    """No token the emulator handed out shows in the page, its shadow roots or its fields."""
+    shown = page.evaluate(COMPOSED_TEXT)
+    assert expected in shown  # the text read is the page's, shadow roots included
+    assert not [secret for secret in emulator.secrets() if secret in shown]
 
 
 def _finish(page: Page, account: str) -> None:
@@ -170,18 +248,14 @@ def _registry(hass_proc: HassProcess) -> tuple[list[dict[str, Any]], list[dict[s
     return entries, [d for d in devices if set(d["config_entries"]) & ids]
 
 
-def _drive(chromium: Browser, hass_proc: HassProcess, emulator: EmulatorProcess, tmp: Path) -> str:
-    """Everything a user does in the browser; the device page's URL."""
+@contextlib.contextmanager
+def _page(chromium: Browser, tmp: Path) -> Iterator[Page]:
+    """A fresh English page; on failure, a screenshot of where it stopped."""
     context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
-        _log_in(page, hass_proc)
-        shots = DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp
-        _add_integration(page, emulator.refresh_token, shots)
-        _finish(page, emulator.user_name)
-        _device_page(page, emulator.user_name, shots)
-        return page.url
+        yield page
     except Exception:
         shot = tmp / "failure.png"
         page.screenshot(path=shot)
@@ -189,6 +263,22 @@ def _drive(chromium: Browser, hass_proc: HassProcess, emulator: EmulatorProcess,
         raise
     finally:
         context.close()
+
+
+def _shots(tmp: Path) -> Path:
+    """Where the screenshots go: docs/ when refreshing the README's pictures."""
+    return DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp
+
+
+def _drive(chromium: Browser, hass_proc: HassProcess, emulator: EmulatorProcess, tmp: Path) -> str:
+    """Everything a user does in the browser to paste a token; the device page's URL."""
+    with _page(chromium, tmp) as page:
+        _log_in(page, hass_proc)
+        shots = _shots(tmp)
+        _add_integration(page, emulator.refresh_token, shots)
+        _finish(page, emulator.user_name)
+        _device_page(page, emulator.user_name, shots)
+        return page.url
 
 
 def test_add_the_integration_in_the_browser(
@@ -208,6 +298,81 @@ def test_add_the_integration_in_the_browser(
     state = emulator.state()
     assert state["counts"][REFRESH_PATH] == 1
     assert emulator.refresh_token in state["used_refresh_tokens"]
-    shots = DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp_path
+    shots = _shots(tmp_path)
     for png in (shots / SETUP_DIALOG_PNG, shots / DEVICE_PAGE_PNG):
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _entry_ids(hass_proc: HassProcess) -> set[str]:
+    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
+    assert reply.status_code == 200, reply.text
+    return {e["entry_id"] for e in reply.json()}
+
+
+def _delete_entry(hass_proc: HassProcess, entry_id: str) -> None:
+    reply = requests.delete(
+        f"{hass_proc.url}/api/config/config_entries/entry/{entry_id}",
+        headers=hass_proc.headers(),
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def test_sign_in_by_qr_code_in_the_browser(
+    hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """A second account signs in by scanning: the AppID, the QR code, scan, confirm, done."""
+    _prepare(hass_proc)
+    before = _entry_ids(hass_proc)
+    try:
+        with _chromium() as chromium, _page(chromium, tmp_path) as page:
+            _log_in(page, hass_proc)
+            _qr_sign_in(page, emulator, _shots(tmp_path))
+            _finish(page, QR_USER_NAME)
+            expect(page.get_by_text("Service info", exact=True)).to_be_visible()
+            # Signed in by QR code: the authorization time, so the one-year limit, is known.
+            expect(page.locator("body")).to_match_aria_snapshot(
+                """
+                - heading "Sensors"
+                - list: Access token expires In 2 hours Refresh token expires Next year Token problem OK Token status OK
+                """
+            )
+            _no_secrets(page, emulator, "Service info")
+            device_url = page.url
+
+        [entry_id] = _entry_ids(hass_proc) - before
+        entries, devices = _registry(hass_proc)
+        assert [
+            (e["title"], e["source"], e["state"]) for e in entries if e["entry_id"] == entry_id
+        ] == [(QR_USER_NAME, "user", "loaded")]
+        [device] = [d for d in devices if entry_id in d["config_entries"]]
+        assert device_url == f"{hass_proc.url}/config/devices/device/{device['id']}"
+
+        # The entry keeps the new authorization of the AppID and knows when it was made.
+        [grant] = [g for g in emulator.state()["grants"] if g["user_id"] == QR_USER_ID]
+        assert (grant["app_id"], grant["alive"], grant["last_refresh_at"]) == (
+            DEFAULT_APP_ID,
+            True,
+            None,
+        )
+        reply = hass_proc.get(f"/api/diagnostics/config_entry/{entry_id}")
+        assert reply.status_code == 200, reply.text
+        diagnostics = reply.json()["data"]
+        data = diagnostics["entry"]["data"]
+        assert diagnostics["loaded"] is True
+        assert data["app_id"] == DEFAULT_APP_ID
+        assert (data["access_token"], data["refresh_token"]) == ("**REDACTED**", "**REDACTED**")
+        authorized_at = datetime.fromisoformat(data["authorized_at"]).timestamp()
+        assert authorized_at == pytest.approx(grant["authorized_at"], abs=5)
+        assert diagnostics["token"]["authorized_at"] == data["authorized_at"]
+        assert not [secret for secret in emulator.secrets() if secret in reply.text]
+        reply = hass_proc.post(
+            "/api/services/open115/get_access_token?return_response",
+            {"config_entry_id": entry_id},
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["service_response"]["access_token"] == grant["access_token"]
+    finally:
+        for entry_id in _entry_ids(hass_proc) - before:  # leave the paste test's account alone
+            _delete_entry(hass_proc, entry_id)
+    assert _entry_ids(hass_proc) == before
