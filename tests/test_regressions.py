@@ -25,7 +25,12 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.const import DOMAIN
-from custom_components.open115.coordinator import KeeperError, Open115Coordinator, TokenStatus
+from custom_components.open115.coordinator import (
+    DATA_SHARED,
+    KeeperError,
+    Open115Coordinator,
+    TokenStatus,
+)
 
 from .conftest import USER_ID, USER_NAME, make_entry_data
 from .emulator import FAULT_HANG, REFRESH_PATH, Emulator115, Grant
@@ -294,3 +299,27 @@ async def test_forced_refresh_is_refused_while_rate_limited_past_expiry(
         await keeper.async_force_refresh()
     assert err.value.translation_key == "rate_limited"
     assert emulator.count(REFRESH_PATH) == 2
+
+
+async def test_removing_the_entry_forgets_its_shared_backoff(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+) -> None:
+    """The rate-limit backoff shared across reloads goes with the entry (no leftovers)."""
+    entry = make_entry(emulator, grant, 7200)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    emulator.inject(REFRESH_PATH, RATE_LIMITED)
+    await advance(hass, freezer, 6600)  # the proactive refresh: rate limited
+    assert entry.runtime_data.data.status is TokenStatus.RATE_LIMITED
+    assert hass.data[DATA_SHARED][entry.entry_id].backoff is not None
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.entry_id not in hass.data[DATA_SHARED]
+    # Removed means quiet: no retry goes out for the removed entry.
+    await advance(hass, freezer, 3600)
+    assert emulator.count(REFRESH_PATH) == 1

@@ -14,7 +14,12 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DEFAULT_MIN_VALIDITY, DOMAIN, ENV_BASE_URL, LOGGER
-from .coordinator import Open115ConfigEntry, Open115Coordinator, async_get_coordinator
+from .coordinator import (
+    DATA_SHARED,
+    Open115ConfigEntry,
+    Open115Coordinator,
+    async_get_coordinator,
+)
 from .helpers import async_flush_config_entries, base_url_override
 from .issues import async_delete_issues, async_track_issues
 from .services import async_setup_services
@@ -55,8 +60,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
-    """Remove the entry's repair issues with it."""
+    """Remove the entry's repair issues and its keepers' shared state with it."""
     async_delete_issues(hass, entry.entry_id)
+    hass.data.get(DATA_SHARED, {}).pop(entry.entry_id, None)
 
 
 async def async_get_access_token(

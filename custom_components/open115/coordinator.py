@@ -411,6 +411,11 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         )
         await async_flush_config_entries(self.hass)
         self.refresh_count += 1
+        LOGGER.debug(
+            "Refreshed the 115 token of %s; the new access token lives %d s",
+            entry.title,
+            pair.expires_in,
+        )
         if self._failing_logged:
             LOGGER.info("Refreshing the 115 token of %s works again", entry.title)
             self._failing_logged = False
