@@ -128,14 +128,44 @@ async def show_code(
     return result
 
 
-async def phone(hass: HomeAssistant, emulator: Emulator115, flow_id: str, change: str) -> None:
-    """The phone does `change` while the flow's poll is held; the flow takes the answer."""
+async def code_shown(
+    hass: HomeAssistant, emulator: Emulator115, app_id: str = DEFAULT_APP_ID
+) -> str:
+    """Start a setup and submit the AppID: the QR code shows; the flow's id."""
+    flow_id: str = (await start_setup(hass))["flow_id"]
+    await show_code(hass, emulator, flow_id, app_id)
+    return flow_id
+
+
+async def held_poll(hass: HomeAssistant, emulator: Emulator115, flow_id: str) -> asyncio.Task[Any]:
+    """Wait until the emulator holds the flow's poll; the flow's poll task."""
     await emulator.wait_for_held_poll()
     task = handler(hass, flow_id).async_get_progress_task()
     assert task is not None
-    getattr(emulator, change)()
+    return task
+
+
+async def settle(hass: HomeAssistant, task: asyncio.Task[Any]) -> None:
+    """Await the poll task and let Home Assistant run the step it schedules."""
     await task
     await hass.async_block_till_done()
+
+
+async def failed_poll(
+    hass: HomeAssistant, flow_id: str, task: asyncio.Task[Any], error: type[Exception]
+) -> dict[str, Any]:
+    """The poll task fails with `error`; the flow's next step."""
+    with pytest.raises(error):
+        await task
+    await hass.async_block_till_done()
+    return await configure(hass, flow_id)
+
+
+async def phone(hass: HomeAssistant, emulator: Emulator115, flow_id: str, change: str) -> None:
+    """The phone does `change` while the flow's poll is held; the flow takes the answer."""
+    task = await held_poll(hass, emulator, flow_id)
+    getattr(emulator, change)()
+    await settle(hass, task)
 
 
 def current(hass: HomeAssistant, flow_id: str) -> dict[str, Any]:
@@ -269,10 +299,9 @@ async def test_impossible_app_id_is_refused_without_requests(
 async def test_app_id_is_stripped(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str
 ) -> None:
-    result = await start_setup(hass)
-    await show_code(hass, emulator, result["flow_id"], f"  {DEFAULT_APP_ID} ")
+    flow_id = await code_shown(hass, emulator, f"  {DEFAULT_APP_ID} ")
     assert emulator.device_code().app_id == DEFAULT_APP_ID
-    hass.config_entries.flow.async_abort(result["flow_id"])
+    hass.config_entries.flow.async_abort(flow_id)
 
 
 async def test_app_refused_then_the_right_one(
@@ -332,9 +361,7 @@ async def test_dead_code_then_a_new_one(
     error: str,
     scanned: bool,
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
+    flow_id = await code_shown(hass, emulator)
     first = emulator.device_code()
     if scanned:
         await phone(hass, emulator, flow_id, "scan_device_code")
@@ -362,15 +389,10 @@ async def test_code_expired_while_nobody_looked(
     frozen: FrozenDateTimeFactory,
 ) -> None:
     """Our wait runs out after the code's lifetime: the next poll answers "expired"."""
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    await emulator.wait_for_held_poll()
-    task = handler(hass, flow_id).async_get_progress_task()
-    assert task is not None
+    flow_id = await code_shown(hass, emulator)
+    task = await held_poll(hass, emulator, flow_id)
     frozen.tick(timedelta(seconds=emulator.device_code_lifetime))
-    await task
-    await hass.async_block_till_done()
+    await settle(hass, task)
     result = await configure(hass, flow_id)
     assert result["errors"] == {"base": "qr_expired"}
     assert emulator.count(QR_STATUS_PATH) == 2
@@ -384,11 +406,8 @@ async def test_unchanged_answers_and_own_timeouts_keep_polling(
 ) -> None:
     """115's wait ending, and ours, say nothing: the flow polls on and still sees the scan."""
     monkeypatch.setattr(config_flow, "POLL_WAIT", 0.05)
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    task = handler(hass, flow_id).async_get_progress_task()
-    await emulator.wait_for_held_poll()
+    flow_id = await code_shown(hass, emulator)
+    task = await held_poll(hass, emulator, flow_id)
     emulator.end_long_polls()
     await emulator.wait_for_held_poll()
     assert emulator.count(QR_STATUS_PATH) == 2
@@ -413,22 +432,15 @@ async def test_poll_failures_in_a_row_give_up(
     emulator_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
     # Two failures, then an answer: the count starts again.
     emulator.inject(QR_STATUS_PATH, FAULT_HTTP_500, FAULT_HTTP_502)
-    await show_code(hass, emulator, flow_id)
+    flow_id = await code_shown(hass, emulator)
     await phone(hass, emulator, flow_id, "scan_device_code")
     assert current(hass, flow_id)["progress_action"] == "qr_confirm"
-    await emulator.wait_for_held_poll()
+    task = await held_poll(hass, emulator, flow_id)
     emulator.inject(QR_STATUS_PATH, *[FAULT_HTTP_500] * config_flow.MAX_POLL_FAILURES)
     emulator.end_long_polls()
-    task = handler(hass, flow_id).async_get_progress_task()
-    assert task is not None
-    with pytest.raises(config_flow.Open115TransientError):
-        await task
-    await hass.async_block_till_done()
-    result = await configure(hass, flow_id)
+    result = await failed_poll(hass, flow_id, task, config_flow.Open115TransientError)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     assert emulator.count(QR_STATUS_PATH) == 3 + 1 + config_flow.MAX_POLL_FAILURES
@@ -436,16 +448,12 @@ async def test_poll_failures_in_a_row_give_up(
 
 
 async def test_poll_refused(hass: HomeAssistant, emulator: Emulator115, emulator_url: str) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
+    flow_id = (await start_setup(hass))["flow_id"]
     emulator.inject_body(QR_STATUS_PATH, {"state": 0, "code": 40140104, "message": "sign"})
-    result = await configure(hass, flow_id, {CONF_APP_ID: DEFAULT_APP_ID})
+    await configure(hass, flow_id, {CONF_APP_ID: DEFAULT_APP_ID})
     task = handler(hass, flow_id).async_get_progress_task()
     assert task is not None
-    with pytest.raises(config_flow.Open115ApiError):
-        await task
-    await hass.async_block_till_done()
-    result = await configure(hass, flow_id)
+    result = await failed_poll(hass, flow_id, task, config_flow.Open115ApiError)
     assert result["errors"] == {"base": "unknown"}
 
 
@@ -456,9 +464,7 @@ async def test_poll_refused(hass: HomeAssistant, emulator: Emulator115, emulator
 async def test_exchange_fails_then_retried(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str, fault: str, error: str
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
+    flow_id = await code_shown(hass, emulator)
     emulator.inject(DEVICE_TOKEN_PATH, fault)
     result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.FORM
@@ -483,9 +489,7 @@ async def test_exchange_refused_starts_over(
     fault: str,
     error: str,
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
+    flow_id = await code_shown(hass, emulator)
     emulator.inject(DEVICE_TOKEN_PATH, fault)
     result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.FORM
@@ -497,14 +501,18 @@ async def test_exchange_refused_starts_over(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+async def account_read_fails(hass: HomeAssistant, emulator: Emulator115) -> dict[str, Any]:
+    """Scan and confirm while reading the account fails: the flow holds the new pair."""
+    flow_id = await code_shown(hass, emulator)
+    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
+    return await scan_and_confirm(hass, emulator, flow_id)
+
+
 async def test_account_read_fails_the_pair_is_kept(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str
 ) -> None:
-    result = await start_setup(hass)
+    result = await account_read_fails(hass, emulator)
     flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
-    result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["step_id"] == "qr_finish"
     assert result["errors"] == {"base": "cannot_connect"}
     result = await configure(hass, flow_id, {})
@@ -521,11 +529,7 @@ async def test_kept_pair_refreshed_when_its_access_token_ran_out(
     emulator_url: str,
     frozen: FrozenDateTimeFactory,
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
-    result = await scan_and_confirm(hass, emulator, flow_id)
+    flow_id = (await account_read_fails(hass, emulator))["flow_id"]
     authorized = dt_util.utcnow()
     grant = newest_grant(emulator)
     frozen.tick(timedelta(seconds=7200 - 30))
@@ -545,11 +549,7 @@ async def test_kept_pair_refused_starts_over(
     emulator_url: str,
     frozen: FrozenDateTimeFactory,
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
-    await scan_and_confirm(hass, emulator, flow_id)
+    flow_id = (await account_read_fails(hass, emulator))["flow_id"]
     emulator.revoke(newest_grant(emulator))
     frozen.tick(timedelta(seconds=7200))
     result = await configure(hass, flow_id, {})
@@ -576,12 +576,8 @@ async def test_steps_reached_without_a_code_ask_for_one(
 async def test_closing_the_dialog_stops_polling(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str
 ) -> None:
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    await emulator.wait_for_held_poll()
-    task = handler(hass, flow_id).async_get_progress_task()
-    assert task is not None
+    flow_id = await code_shown(hass, emulator)
+    task = await held_poll(hass, emulator, flow_id)
     hass.config_entries.flow.async_abort(flow_id)
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -601,9 +597,7 @@ async def test_already_configured_account_takes_the_new_authorization(
     """The scan made a new authorization (which may push out the old one): it is kept."""
     await setup_entry(hass, config_entry)
     old_keeper = config_entry.runtime_data
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
+    flow_id = await code_shown(hass, emulator)
     result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -623,9 +617,8 @@ async def test_ignored_account_is_added(
 ) -> None:
     ignored = MockConfigEntry(domain=DOMAIN, unique_id=str(USER_ID), source=SOURCE_IGNORE, data={})
     ignored.add_to_hass(hass)
-    result = await start_setup(hass)
-    await show_code(hass, emulator, result["flow_id"])
-    result = await scan_and_confirm(hass, emulator, result["flow_id"])
+    flow_id = await code_shown(hass, emulator)
+    result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     (entry,) = hass.config_entries.async_entries(DOMAIN)
@@ -636,15 +629,10 @@ async def test_scanned_by_another_account_adds_that_one(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str
 ) -> None:
     emulator.add_account(OTHER_ID, "other_user")
-    result = await start_setup(hass)
-    flow_id = result["flow_id"]
-    await show_code(hass, emulator, flow_id)
-    await emulator.wait_for_held_poll()
-    task = handler(hass, flow_id).async_get_progress_task()
-    assert task is not None
+    flow_id = await code_shown(hass, emulator)
+    task = await held_poll(hass, emulator, flow_id)
     emulator.scan_device_code(user_id=OTHER_ID)
-    await task
-    await hass.async_block_till_done()
+    await settle(hass, task)
     await phone(hass, emulator, flow_id, "confirm_device_code")
     result = await configure(hass, flow_id)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -770,9 +758,8 @@ async def test_expiring_repair_follows_the_qr_authorization(
     frozen: FrozenDateTimeFactory,
 ) -> None:
     """The authorization time a QR sign-in stores drives the 14-day repair."""
-    result = await start_setup(hass)
-    await show_code(hass, emulator, result["flow_id"])
-    result = await scan_and_confirm(hass, emulator, result["flow_id"])
+    flow_id = await code_shown(hass, emulator)
+    result = await scan_and_confirm(hass, emulator, flow_id)
     await hass.async_block_till_done()
     entry = result["result"]
     authorized = dt_util.utcnow()
