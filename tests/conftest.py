@@ -17,6 +17,8 @@ from custom_components.open115.coordinator import token_data
 
 from .emulator import Emulator115, Grant, RunningEmulator
 
+pytest_plugins = ["tests.api_fixtures"]
+
 USER_ID = 310000001
 USER_NAME = "emu_user"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 import socket
 from typing import Any
@@ -27,6 +27,7 @@ from custom_components.open115.api import (
     TokenPair,
 )
 
+from .api_fixtures import START, FakeClock, chain_text
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
@@ -42,60 +43,12 @@ from .emulator import (
     Emulator115,
     Grant,
     LoggedRequest,
-    RunningEmulator,
 )
 
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 TIB = 1024**4
 GIB = 1024**3
 REFRESH = "Token refresh"
 USER_INFO = "Reading the account"
-
-
-class FakeClock:
-    """A clock the emulator and the client share; only tests move it."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emu(clock: FakeClock) -> Emulator115:
-    emulator = Emulator115(clock=clock)
-    emulator.add_account(USER_ID, USER_NAME)
-    return emulator
-
-
-@pytest.fixture
-async def base_url(emu: Emulator115, socket_enabled: None) -> AsyncIterator[str]:
-    running = await RunningEmulator(emu).start()
-    yield running.base_url
-    await running.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> Open115Client:
-    return Open115Client(session, base_url=base_url, clock=clock.utc)
 
 
 @pytest.fixture
@@ -105,12 +58,7 @@ def grant(emu: Emulator115) -> Grant:
 
 def assert_no_secret(err: BaseException, emu: Emulator115, *extra: str) -> None:
     """Neither the error nor anything chained to it shows a token."""
-    texts: list[str] = []
-    cur: BaseException | None = err
-    while cur is not None:
-        texts += [str(cur), repr(cur), repr(cur.args)]
-        cur = cur.__cause__ or cur.__context__
-    blob = "\n".join(texts)
+    blob = chain_text(err)
     secrets = emu.secrets_issued() | set(extra)
     assert secrets
     for secret in secrets:

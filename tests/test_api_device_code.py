@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 import hashlib
 import string
 from typing import Any
 
-import aiohttp
 import pytest
 
 from custom_components.open115.api import (
@@ -28,7 +27,8 @@ from custom_components.open115.api import (
     pkce_challenge,
 )
 
-from .conftest import USER_ID, USER_NAME
+from .api_fixtures import START, FakeClock, chain_text
+from .conftest import USER_ID
 from .emulator import (
     CODE_BAD_APP_ID,
     CODE_BAD_CHALLENGE_METHOD,
@@ -50,50 +50,10 @@ from .emulator import (
     QR_WAITING,
     Emulator115,
     LoggedRequest,
-    RunningEmulator,
 )
 
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 OTHER_ID = 320000002
 VERIFIER_CHARS = set(string.ascii_letters + string.digits + "-_")
-
-
-class FakeClock:
-    """A clock the emulator and the client share; only tests move it."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emu(clock: FakeClock) -> Emulator115:
-    emulator = Emulator115(clock=clock)
-    emulator.add_account(USER_ID, USER_NAME)
-    return emulator
-
-
-@pytest.fixture
-async def base_url(emu: Emulator115, socket_enabled: None) -> AsyncIterator[str]:
-    running = await RunningEmulator(emu).start()
-    yield running.base_url
-    await running.stop()
-
-
-@pytest.fixture
-async def client(base_url: str, clock: FakeClock) -> AsyncIterator[Open115Client]:
-    async with aiohttp.ClientSession() as session:
-        yield Open115Client(session, base_url=base_url, clock=clock.utc)
 
 
 async def fails[E: Open115Error](
@@ -104,12 +64,7 @@ async def fails[E: Open115Error](
         await call
     err = info.value
     assert type(err) is kind
-    texts: list[str] = []
-    cur: BaseException | None = err
-    while cur is not None:
-        texts += [str(cur), repr(cur), repr(cur.args)]
-        cur = cur.__cause__ or cur.__context__
-    blob = "\n".join(texts)
+    blob = chain_text(err)
     for secret in emu.secrets_issued() | set(secrets):
         assert secret not in blob
     return err

@@ -1,0 +1,76 @@
+"""Fixtures for the API client tests: a fake clock the client and the emulator share.
+
+Loaded for every test through `pytest_plugins` in conftest.py; the names (`clock`, `emu`,
+`base_url`, `session`, `client`) are used only by the API client tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from custom_components.open115.api import Open115Client
+
+from .conftest import USER_ID, USER_NAME
+from .emulator import Emulator115, RunningEmulator
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+class FakeClock:
+    """A clock the emulator and the client share; only tests move it."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+def chain_text(err: BaseException) -> str:
+    """The text of an error and of everything chained to it (to scan for secrets)."""
+    texts: list[str] = []
+    cur: BaseException | None = err
+    while cur is not None:
+        texts += [str(cur), repr(cur), repr(cur.args)]
+        cur = cur.__cause__ or cur.__context__
+    return "\n".join(texts)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emu(clock: FakeClock) -> Emulator115:
+    emulator = Emulator115(clock=clock)
+    emulator.add_account(USER_ID, USER_NAME)
+    return emulator
+
+
+@pytest.fixture
+async def base_url(emu: Emulator115, socket_enabled: None) -> AsyncIterator[str]:
+    running = await RunningEmulator(emu).start()
+    yield running.base_url
+    await running.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> Open115Client:
+    return Open115Client(session, base_url=base_url, clock=clock.utc)
