@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
@@ -21,6 +25,9 @@ pytest_plugins = ["tests.api_fixtures"]
 
 USER_ID = 310000001
 USER_NAME = "emu_user"
+OTHER_ID = 320000002
+OTHER_NAME = "other_user"
+ENTRIES_KEY = "core.config_entries"
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +99,22 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
+    """The entry as written to (mocked) disk."""
+    entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
+    return next(e for e in entries if e["entry_id"] == entry_id)
+
+
+def stored_data(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
+    """The entry's data as it is on (mocked) disk."""
+    data: dict[str, Any] = stored_entry(hass_storage, entry.entry_id)["data"]
+    return data
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    """Move the frozen clock and run what became due."""
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)

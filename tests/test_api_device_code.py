@@ -28,7 +28,7 @@ from custom_components.open115.api import (
 )
 
 from .api_fixtures import START, FakeClock, chain_text
-from .conftest import USER_ID
+from .conftest import OTHER_ID, USER_ID
 from .emulator import (
     CODE_BAD_APP_ID,
     CODE_BAD_CHALLENGE_METHOD,
@@ -52,7 +52,6 @@ from .emulator import (
     LoggedRequest,
 )
 
-OTHER_ID = 320000002
 VERIFIER_CHARS = set(string.ascii_letters + string.digits + "-_")
 
 

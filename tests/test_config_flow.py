@@ -30,7 +30,15 @@ from custom_components.open115.const import (
     DOMAIN,
 )
 
-from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
+from .conftest import (
+    OTHER_ID,
+    OTHER_NAME,
+    USER_ID,
+    USER_NAME,
+    make_entry_data,
+    setup_entry,
+    stored_entry,
+)
 from .emulator import (
     FAULT_HTML,
     FAULT_HTTP_500,
@@ -42,10 +50,6 @@ from .emulator import (
     Emulator115,
     Grant,
 )
-
-OTHER_ID = 320000002
-OTHER_NAME = "other_user"
-ENTRIES_KEY = "core.config_entries"
 
 
 def requests(emulator: Emulator115) -> tuple[int, int]:
@@ -82,12 +86,6 @@ async def submit(hass: HomeAssistant, flow_id: str, token: str) -> dict[str, Any
     return dict(
         await hass.config_entries.flow.async_configure(flow_id, {CONF_REFRESH_TOKEN: token})
     )
-
-
-def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
-    """The entry as written to (mocked) disk."""
-    entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
-    return next(e for e in entries if e["entry_id"] == entry_id)
 
 
 def disk_at_reload(

@@ -15,7 +15,6 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.open115 import async_get_access_token
@@ -27,7 +26,14 @@ from custom_components.open115.coordinator import (
     TokenStatus,
 )
 
-from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
+from .conftest import (
+    USER_ID,
+    USER_NAME,
+    advance,
+    make_entry_data,
+    setup_entry,
+    stored_data,
+)
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
     FAULT_HTTP_502,
@@ -39,19 +45,6 @@ from .emulator import (
 )
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
-
-
-def stored_data(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    """The entry's data as it is on disk (Home Assistant's storage mock)."""
-    entries = hass_storage["core.config_entries"]["data"]["entries"]
-    return next(e["data"] for e in entries if e["entry_id"] == entry.entry_id)
-
-
-async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
-    """Move the frozen clock and run what became due."""
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def coordinator_of(entry: MockConfigEntry) -> Open115Coordinator:

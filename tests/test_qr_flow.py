@@ -49,7 +49,15 @@ from custom_components.open115.const import (
     REFRESH_TOKEN_LIFETIME,
 )
 
-from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
+from .conftest import (
+    OTHER_ID,
+    OTHER_NAME,
+    USER_ID,
+    USER_NAME,
+    make_entry_data,
+    setup_entry,
+    stored_entry,
+)
 from .emulator import (
     DEFAULT_APP_ID,
     DEVICE_CODE_PATH,
@@ -64,8 +72,6 @@ from .emulator import (
     Grant,
 )
 
-OTHER_ID = 320000002
-ENTRIES_KEY = "core.config_entries"
 RT_EXPIRES = "sensor.emu_user_refresh_token_expires"
 
 
@@ -276,11 +282,6 @@ async def test_setup_by_qr_code(
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
     for secret in emulator.secrets_issued():
         assert secret not in caplog.text
-
-
-def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
-    entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
-    return next(e for e in entries if e["entry_id"] == entry_id)
 
 
 @pytest.mark.parametrize("app_id", ["", "   ", "100 195", "x" * 65, "app!"])
@@ -628,7 +629,7 @@ async def test_ignored_account_is_added(
 async def test_scanned_by_another_account_adds_that_one(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str
 ) -> None:
-    emulator.add_account(OTHER_ID, "other_user")
+    emulator.add_account(OTHER_ID, OTHER_NAME)
     flow_id = await code_shown(hass, emulator)
     task = await held_poll(hass, emulator, flow_id)
     emulator.scan_device_code(user_id=OTHER_ID)
@@ -636,7 +637,7 @@ async def test_scanned_by_another_account_adds_that_one(
     await phone(hass, emulator, flow_id, "confirm_device_code")
     result = await configure(hass, flow_id)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert (result["title"], result["result"].unique_id) == ("other_user", str(OTHER_ID))
+    assert (result["title"], result["result"].unique_id) == (OTHER_NAME, str(OTHER_ID))
 
 
 # ----- re-authentication and reconfiguration --------------------------------------------------

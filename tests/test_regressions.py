@@ -20,7 +20,6 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.open115 import async_get_access_token
@@ -32,7 +31,7 @@ from custom_components.open115.coordinator import (
     TokenStatus,
 )
 
-from .conftest import USER_ID, USER_NAME, make_entry_data
+from .conftest import USER_ID, USER_NAME, advance, make_entry_data, stored_data
 from .emulator import FAULT_HANG, REFRESH_PATH, Emulator115, Grant
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
@@ -70,18 +69,6 @@ def make_entry(emulator: Emulator115, grant: Grant, left: int) -> MockConfigEntr
         unique_id=str(USER_ID),
         data=make_entry_data(emulator, grant, expires_in=left),
     )
-
-
-def stored(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    entries = hass_storage["core.config_entries"]["data"]["entries"]
-    data: dict[str, Any] = next(e["data"] for e in entries if e["entry_id"] == entry.entry_id)
-    return data
-
-
-async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def until(condition: Any) -> None:
@@ -135,7 +122,7 @@ async def test_reload_during_a_failing_refresh_leaves_no_keeper_behind(
         await advance(hass, freezer, 60)
     assert new.data.status is TokenStatus.OK
     assert not list(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
-    assert stored(hass_storage, entry)["refresh_token"] == emulator.live_refresh_token(grant)
+    assert stored_data(hass_storage, entry)["refresh_token"] == emulator.live_refresh_token(grant)
     # The hang, then the new keeper's refresh within the margin, and one a lifetime later.
     assert refresh_codes(emulator) == [None, 0, 0]
 
@@ -175,7 +162,7 @@ async def test_refresh_in_flight_across_a_reload_is_shared_with_the_new_keeper(
     token = await asked
     assert refresh_codes(emulator) == [0]
     assert emulator.max_in_flight_by_path[REFRESH_PATH] == 1
-    on_disk = stored(hass_storage, entry)
+    on_disk = stored_data(hass_storage, entry)
     assert on_disk["refresh_token"] == emulator.live_refresh_token(grant)
     assert token == on_disk["access_token"] == new.data.access_token
     assert new.data.refresh_token == on_disk["refresh_token"]
@@ -186,7 +173,7 @@ async def test_refresh_in_flight_across_a_reload_is_shared_with_the_new_keeper(
     assert refresh_codes(emulator) == [0, 0]
     assert new.data.status is TokenStatus.OK
     assert not list(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
-    assert stored(hass_storage, entry)["refresh_token"] == emulator.live_refresh_token(grant)
+    assert stored_data(hass_storage, entry)["refresh_token"] == emulator.live_refresh_token(grant)
 
 
 async def test_setup_retries_with_an_expired_token_keep_the_rate_limit_backoff(
