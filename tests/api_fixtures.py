@@ -6,13 +6,14 @@ Loaded for every test through `pytest_plugins` in conftest.py; the names (`clock
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
 
-from custom_components.open115.api import Open115Client
+from custom_components.open115.api import Open115Client, Open115Error
 
 from .conftest import USER_ID, USER_NAME
 from .emulator import Emulator115, RunningEmulator
@@ -44,6 +45,30 @@ def chain_text(err: BaseException) -> str:
         texts += [str(cur), repr(cur), repr(cur.args)]
         cur = cur.__cause__ or cur.__context__
     return "\n".join(texts)
+
+
+async def fails[E: Open115Error](
+    kind: type[E],
+    call: Awaitable[Any],
+    emu: Emulator115,
+    *extra: str,
+    some_secret: bool = True,
+) -> E:
+    """Await `call`, expecting exactly `kind`, with no token (nor `extra`) in its text.
+
+    `some_secret`: the emulator has issued a token or `extra` names one, to look for.
+    """
+    with pytest.raises(Open115Error) as info:
+        await call
+    err = info.value
+    assert type(err) is kind
+    blob = chain_text(err)
+    secrets = emu.secrets_issued() | set(extra)
+    if some_secret:
+        assert secrets
+    for secret in secrets:
+        assert secret not in blob
+    return err
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from custom_components.open115.api import (
     TokenPair,
 )
 
-from .api_fixtures import START, FakeClock, chain_text
+from .api_fixtures import START, FakeClock, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
@@ -54,27 +54,6 @@ USER_INFO = "Reading the account"
 @pytest.fixture
 def grant(emu: Emulator115) -> Grant:
     return emu.authorize(USER_ID)
-
-
-def assert_no_secret(err: BaseException, emu: Emulator115, *extra: str) -> None:
-    """Neither the error nor anything chained to it shows a token."""
-    blob = chain_text(err)
-    secrets = emu.secrets_issued() | set(extra)
-    assert secrets
-    for secret in secrets:
-        assert secret not in blob
-
-
-async def fails[E: Open115Error](
-    kind: type[E], call: Awaitable[Any], emu: Emulator115, *extra: str
-) -> E:
-    """Await `call`, expecting exactly `kind`; check that it leaks no token."""
-    with pytest.raises(Open115Error) as info:
-        await call
-    err = info.value
-    assert type(err) is kind
-    assert_no_secret(err, emu, *extra)
-    return err
 
 
 # ----- success and the base URL --------------------------------------------------------------
