@@ -75,15 +75,22 @@ def make_entry_data(
     return token_data(pair, authorized_at=None)
 
 
-@pytest.fixture
-def config_entry(emulator: Emulator115, grant: Grant) -> MockConfigEntry:
-    """An entry whose stored access token is fresh (2 h left)."""
+def make_entry(
+    emulator: Emulator115, grant: Grant, *, expires_in: int | None = None, **extra: Any
+) -> MockConfigEntry:
+    """An entry of the test account holding the grant's tokens (`extra`: more entry data)."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=USER_NAME,
         unique_id=str(USER_ID),
-        data=make_entry_data(emulator, grant),
+        data={**make_entry_data(emulator, grant, expires_in=expires_in), **extra},
     )
+
+
+@pytest.fixture
+def config_entry(emulator: Emulator115, grant: Grant) -> MockConfigEntry:
+    """An entry whose stored access token is fresh (2 h left)."""
+    return make_entry(emulator, grant)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from .conftest import (
     OTHER_NAME,
     USER_ID,
     USER_NAME,
-    make_entry_data,
+    make_entry,
     setup_entry,
     stored_entry,
 )
@@ -612,12 +612,7 @@ async def _entry_needing_reauth(
     hass: HomeAssistant, emulator: Emulator115, grant: Grant
 ) -> tuple[MockConfigEntry, dict[str, Any]]:
     """An entry whose authorization was revoked, set up with a token that needs a refresh."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data=make_entry_data(emulator, grant, expires_in=300),
-    )
+    entry = make_entry(emulator, grant, expires_in=300)
     emulator.revoke(grant)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR

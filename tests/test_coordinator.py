@@ -27,10 +27,8 @@ from custom_components.open115.coordinator import (
 )
 
 from .conftest import (
-    USER_ID,
-    USER_NAME,
     advance,
-    make_entry_data,
+    make_entry,
     setup_entry,
     stored_data,
 )
@@ -86,12 +84,7 @@ async def test_concurrent_askers_at_expiry_share_one_refresh(
     hass_storage: dict[str, Any],
 ) -> None:
     """100 callers at expiry: exactly one refresh request, all get the new token."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data=make_entry_data(emulator, grant, expires_in=7200),
-    )
+    entry = make_entry(emulator, grant, expires_in=7200)
     await setup_entry(hass, entry)
     freezer.tick(timedelta(seconds=7200 - 30))  # no timer fired: 30 s left, below min_validity
     tokens = await asyncio.gather(*(async_get_access_token(hass) for _ in range(100)))
@@ -143,12 +136,7 @@ async def test_refresh_is_on_disk_before_it_returns(
 async def test_setup_within_margin_refreshes_during_setup(
     hass: HomeAssistant, emulator: Emulator115, grant: Grant
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data=make_entry_data(emulator, grant, expires_in=300),
-    )
+    entry = make_entry(emulator, grant, expires_in=300)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     assert emulator.count(REFRESH_PATH) == 1
@@ -159,8 +147,8 @@ async def test_setup_within_margin_refreshes_during_setup(
 async def test_setup_expired_and_unreachable_is_not_ready(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, emulator: Emulator115, grant: Grant
 ) -> None:
-    data = make_entry_data(emulator, grant, expires_in=60)
-    entry = MockConfigEntry(domain=DOMAIN, title=USER_NAME, unique_id=str(USER_ID), data=data)
+    entry = make_entry(emulator, grant, expires_in=60)
+    data = dict(entry.data)  # as stored before setup
     freezer.tick(timedelta(seconds=120))  # expired
     emulator.inject(REFRESH_PATH, FAULT_HTTP_502)
     await setup_entry(hass, entry)
@@ -178,8 +166,8 @@ async def test_setup_expired_and_unreachable_is_not_ready(
 async def test_setup_within_margin_and_unreachable_loads_and_retries(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, emulator: Emulator115, grant: Grant
 ) -> None:
-    data = make_entry_data(emulator, grant, expires_in=300)
-    entry = MockConfigEntry(domain=DOMAIN, title=USER_NAME, unique_id=str(USER_ID), data=data)
+    entry = make_entry(emulator, grant, expires_in=300)
+    data = dict(entry.data)  # as stored before setup
     emulator.inject(REFRESH_PATH, FAULT_RESET)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED

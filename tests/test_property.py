@@ -54,13 +54,12 @@ from custom_components.open115 import async_get_access_token
 from custom_components.open115.api import Open115Client, TokenPair
 from custom_components.open115.const import (
     DEFAULT_REFRESH_MARGIN,
-    DOMAIN,
     ENV_BASE_URL,
     MAX_SCHEDULE_JITTER,
 )
 from custom_components.open115.coordinator import DATA_SHARED, Open115Coordinator, TokenStatus
 
-from .conftest import USER_ID, USER_NAME, make_entry_data
+from .conftest import USER_ID, USER_NAME, make_entry
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
     FAULT_HANG,
@@ -470,12 +469,7 @@ async def run_scenario(
     grant = emu.authorize(USER_ID, at=dt_util.utcnow().timestamp() - age)
     running = await RunningEmulator(emu).start()
     os.environ[ENV_BASE_URL] = running.base_url
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data=make_entry_data(emu, grant, expires_in=left),
-    )
+    entry = make_entry(emu, grant, expires_in=left)
     world = World(hass, freezer, hass_storage, emu, grant, entry, initial=dict(entry.data))
     refresh = Open115Client.refresh
 

@@ -54,7 +54,7 @@ from .conftest import (
     OTHER_NAME,
     USER_ID,
     USER_NAME,
-    make_entry_data,
+    make_entry,
     setup_entry,
     stored_entry,
 )
@@ -646,12 +646,7 @@ async def test_scanned_by_another_account_adds_that_one(
 async def entry_needing_reauth(
     hass: HomeAssistant, emulator: Emulator115, grant: Grant, **extra: Any
 ) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data={**make_entry_data(emulator, grant, expires_in=300), **extra},
-    )
+    entry = make_entry(emulator, grant, expires_in=300, **extra)
     emulator.revoke(grant)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR

@@ -18,12 +18,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-)
 
 from custom_components.open115 import async_get_access_token
-from custom_components.open115.const import DOMAIN
 from custom_components.open115.coordinator import (
     DATA_SHARED,
     KeeperError,
@@ -31,7 +27,7 @@ from custom_components.open115.coordinator import (
     TokenStatus,
 )
 
-from .conftest import USER_ID, USER_NAME, advance, make_entry_data, stored_data
+from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
 from .emulator import FAULT_HANG, REFRESH_PATH, Emulator115, Grant
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
@@ -62,15 +58,6 @@ def emulator() -> Emulator115:
     return emu
 
 
-def make_entry(emulator: Emulator115, grant: Grant, left: int) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=USER_NAME,
-        unique_id=str(USER_ID),
-        data=make_entry_data(emulator, grant, expires_in=left),
-    )
-
-
 async def until(condition: Any) -> None:
     """Spin the loop until `condition()` (real loopback I/O takes a few rounds)."""
     for _ in range(100_000):
@@ -96,7 +83,7 @@ async def test_reload_during_a_failing_refresh_leaves_no_keeper_behind(
     The unloaded keeper's refresh failed after the unload, scheduled a retry on a timer nobody
     cancelled, and later refreshed with its own copy of the token behind the new keeper's back.
     """
-    entry = make_entry(emulator, grant, 700)
+    entry = make_entry(emulator, grant, expires_in=700)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -140,7 +127,7 @@ async def test_refresh_in_flight_across_a_reload_is_shared_with_the_new_keeper(
     token: one of them is refused with 40140120 and the entry goes to re-authentication),
     and it kept using the pair it had read at setup, which that refresh had made void.
     """
-    entry = make_entry(emulator, grant, 700)
+    entry = make_entry(emulator, grant, expires_in=700)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -188,7 +175,7 @@ async def test_setup_retries_with_an_expired_token_keep_the_rate_limit_backoff(
     Assistant after 5, 10, 20 ... 600 s, each time by a new keeper that forgot the backoff:
     12 requests in the first hour, each prolonging the rate limit.
     """
-    entry = make_entry(emulator, grant, 1)
+    entry = make_entry(emulator, grant, expires_in=1)
     freezer.tick(timedelta(seconds=10))  # Home Assistant was down while the token expired
     emulator.inject(REFRESH_PATH, *[RATE_LIMITED] * 100)
     entry.add_to_hass(hass)
@@ -224,7 +211,7 @@ async def test_reload_while_rate_limited_keeps_the_backoff(
 
     The reloaded keeper refreshed at once (its token was due), during the rate limit.
     """
-    entry = make_entry(emulator, grant, 7200)
+    entry = make_entry(emulator, grant, expires_in=7200)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -272,7 +259,7 @@ async def test_forced_refresh_is_refused_while_rate_limited_past_expiry(
     Once the token ran out, the status said `expired` instead of `rate_limited`, and the
     `refresh_token` action, refused while rate limited, went out during the backoff.
     """
-    entry = make_entry(emulator, grant, 700)
+    entry = make_entry(emulator, grant, expires_in=700)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -295,7 +282,7 @@ async def test_removing_the_entry_forgets_its_shared_backoff(
     grant: Grant,
 ) -> None:
     """The rate-limit backoff shared across reloads goes with the entry (no leftovers)."""
-    entry = make_entry(emulator, grant, 7200)
+    entry = make_entry(emulator, grant, expires_in=7200)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
