@@ -43,6 +43,7 @@ REAUTH_REASONS: Final[Mapping[int, str]] = {
     40140120: "used",
 }
 CODE_RATE_LIMITED: Final = 40140117
+CODE_TOO_MANY_APPS: Final = 40140122  # the account authorized too many apps
 TRANSIENT_CODES: Final = frozenset({40140121, 40110000})
 ACCESS_TOKEN_CODES: Final = frozenset({40140123, 40140124, 40140125, 40140126})
 TRANSIENT_HTTP_STATUSES: Final = frozenset({405, 408, 425, 429})

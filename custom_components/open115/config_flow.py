@@ -35,6 +35,7 @@ import segno
 import voluptuous as vol
 
 from .api import (
+    CODE_TOO_MANY_APPS,
     DEVICE_CODE_POLL_TIMEOUT,
     Account,
     DeviceCode,
@@ -72,8 +73,6 @@ _MIN_ACCESS_VALIDITY = timedelta(seconds=60)
 POLL_WAIT = DEVICE_CODE_POLL_TIMEOUT
 # Failed long polls in a row (not counting our own timeouts) before the QR sign-in gives up.
 MAX_POLL_FAILURES = 3
-# 115's error code for "too many authorized apps".
-_CODE_TOO_MANY_APPS = 40140122
 # Why a QR sign-in went back to the AppID form (keys of config.error).
 QR_ERRORS: Final = frozenset(
     {
@@ -309,7 +308,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             return "rate_limited"
         except Open115ApiError as err:
             LOGGER.warning("115 refused a QR code for AppID %s: %s", app_id, err)
-            return "too_many_apps" if err.code == _CODE_TOO_MANY_APPS else "app_refused"
+            return "too_many_apps" if err.code == CODE_TOO_MANY_APPS else "app_refused"
         except Open115Error as err:
             LOGGER.warning("115 refused a QR code for AppID %s: %s", app_id, err)
             return "unknown"
@@ -403,7 +402,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             # Refused outright: this code (or its pair) is of no use; start over.
             LOGGER.warning("115 refused the QR sign-in: %s", err)
             self._qr_pair = None
-            self._qr_error = "too_many_apps" if err.code == _CODE_TOO_MANY_APPS else "qr_failed"
+            self._qr_error = "too_many_apps" if err.code == CODE_TOO_MANY_APPS else "qr_failed"
             return await self.async_step_qr()
         if errors:
             # Submitting again retries; a pair already received is kept.
