@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
-from custom_components.open115.coordinator import token_data
+from custom_components.open115.token_state import token_data
 
 from .emulator import Emulator115, Grant, RunningEmulator
 

@@ -184,7 +184,7 @@ async def test_user_step_creates_entry_with_rotated_pair(
     # The new entry was set up on the fresh pair without another refresh, and once set up
     # it is on disk (not only after Home Assistant's delayed save).
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.data.refresh_token == live
+    assert entry.runtime_data.keeper.data.refresh_token == live
     assert stored_entry(hass_storage, entry.entry_id)["data"][CONF_REFRESH_TOKEN] == live
     await hass.async_block_till_done()
     assert requests(emulator) == (1, 1)
@@ -656,7 +656,7 @@ async def test_reauth_replaces_token_and_reloads(
 
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.data.refresh_token == live
+    assert entry.runtime_data.keeper.data.refresh_token == live
     assert entry.unique_id == str(USER_ID)
     assert entry.title == USER_NAME
     # One failed refresh at setup, one in the flow; the reload sends nothing.
@@ -675,7 +675,7 @@ async def test_reauth_of_loaded_entry(
 ) -> None:
     """Reauth started on a running entry: the new pair is stored and a new keeper loads it."""
     await setup_entry(hass, config_entry)
-    old_keeper = config_entry.runtime_data
+    old_keeper = config_entry.runtime_data.keeper
     result = await config_entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.MENU
     result = await hass.config_entries.flow.async_configure(
@@ -698,8 +698,8 @@ async def test_reauth_of_loaded_entry(
     assert stored_entry(hass_storage, config_entry.entry_id)["data"][CONF_REFRESH_TOKEN] == live
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    assert config_entry.runtime_data is not old_keeper
-    assert config_entry.runtime_data.data.refresh_token == live
+    assert config_entry.runtime_data.keeper is not old_keeper
+    assert config_entry.runtime_data.keeper.data.refresh_token == live
     assert requests(emulator) == (1, 1)
 
 
@@ -772,7 +772,7 @@ async def test_reconfigure_replaces_token_and_reloads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await setup_entry(hass, config_entry)
-    old_keeper = config_entry.runtime_data
+    old_keeper = config_entry.runtime_data.keeper
     result = await start_reconfigure(hass, config_entry)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure_token"
@@ -795,8 +795,8 @@ async def test_reconfigure_replaces_token_and_reloads(
 
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    assert config_entry.runtime_data is not old_keeper
-    assert config_entry.runtime_data.data.refresh_token == live
+    assert config_entry.runtime_data.keeper is not old_keeper
+    assert config_entry.runtime_data.keeper.data.refresh_token == live
     assert requests(emulator) == (1, 1)
 
 
@@ -844,7 +844,7 @@ async def test_reconfigure_wrong_account(
     config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
-    keeper = config_entry.runtime_data
+    keeper = config_entry.runtime_data.keeper
     before = dict(config_entry.data)
     emulator.add_account(OTHER_ID, OTHER_NAME)
     other = emulator.authorize(OTHER_ID)
@@ -854,7 +854,7 @@ async def test_reconfigure_wrong_account(
     assert result["reason"] == "wrong_account"
     await hass.async_block_till_done()
     assert dict(config_entry.data) == before
-    assert config_entry.runtime_data is keeper
+    assert config_entry.runtime_data.keeper is keeper
     assert config_entry.state is ConfigEntryState.LOADED
     assert requests(emulator) == (1, 1)
 
@@ -869,7 +869,7 @@ async def test_options_change_margin_reloads_without_refresh(
     config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
-    keeper = config_entry.runtime_data
+    keeper = config_entry.runtime_data.keeper
     assert keeper.margin == timedelta(seconds=DEFAULT_REFRESH_MARGIN)
 
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
@@ -886,12 +886,12 @@ async def test_options_change_margin_reloads_without_refresh(
     assert config_entry.options == {CONF_REFRESH_MARGIN: 900}
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    assert config_entry.runtime_data is not keeper
-    assert config_entry.runtime_data.margin == timedelta(seconds=900)
+    assert config_entry.runtime_data.keeper is not keeper
+    assert config_entry.runtime_data.keeper.margin == timedelta(seconds=900)
     assert requests(emulator) == (0, 0)
 
     # The form now shows the stored value; keeping it does not reload.
-    keeper = config_entry.runtime_data
+    keeper = config_entry.runtime_data.keeper
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     assert result["data_schema"] is not None
     assert result["data_schema"]({}) == {CONF_REFRESH_MARGIN: 900}
@@ -901,7 +901,7 @@ async def test_options_change_margin_reloads_without_refresh(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options == {CONF_REFRESH_MARGIN: 900}
     await hass.async_block_till_done()
-    assert config_entry.runtime_data is keeper
+    assert config_entry.runtime_data.keeper is keeper
     assert requests(emulator) == (0, 0)
 
 
@@ -935,7 +935,7 @@ async def test_options_out_of_bounds_refused(
     value: Any,
 ) -> None:
     await setup_entry(hass, config_entry)
-    keeper = config_entry.runtime_data
+    keeper = config_entry.runtime_data.keeper
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
@@ -943,7 +943,7 @@ async def test_options_out_of_bounds_refused(
         )
     await hass.async_block_till_done()
     assert config_entry.options == {}
-    assert config_entry.runtime_data is keeper
+    assert config_entry.runtime_data.keeper is keeper
     assert requests(emulator) == (0, 0)
 
 

@@ -26,7 +26,7 @@ from custom_components.open115.const import (
     CONF_REFRESH_MARGIN,
     DOMAIN,
 )
-from custom_components.open115.coordinator import Open115Coordinator
+from custom_components.open115.keeper import TokenKeeper
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import REFRESH_PATH, Emulator115, Grant
@@ -141,7 +141,7 @@ async def test_after_rotation_and_failure(
 ) -> None:
     """A refresh, then a revoked grant: counts, errors and the reason show; no token does."""
     await setup_entry(hass, config_entry)
-    coordinator: Open115Coordinator = config_entry.runtime_data
+    coordinator: TokenKeeper = config_entry.runtime_data.keeper
     freezer.move_to(coordinator.refresh_due_at())
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -57,7 +57,8 @@ from custom_components.open115.const import (
     ENV_BASE_URL,
     MAX_SCHEDULE_JITTER,
 )
-from custom_components.open115.coordinator import DATA_SHARED, Open115Coordinator, TokenStatus
+from custom_components.open115.keeper import DATA_SHARED, TokenKeeper
+from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, make_entry
 from .emulator import (
@@ -206,17 +207,17 @@ class World:
     seen_requests: int = 0
     events: list[Event] = field(default_factory=list)
     initial: dict[str, Any] = field(default_factory=dict)
-    keepers: list[Open115Coordinator] = field(default_factory=list)  # every one set up
+    keepers: list[TokenKeeper] = field(default_factory=list)  # every one set up
     sending: list[int] = field(default_factory=lambda: [0])  # refreshes the client is sending
 
     @property
     def now(self) -> float:
         return dt_util.utcnow().timestamp()
 
-    def coordinator(self) -> Open115Coordinator | None:
+    def coordinator(self) -> TokenKeeper | None:
         if self.entry.state is not ConfigEntryState.LOADED:
             return None
-        coordinator: Open115Coordinator = self.entry.runtime_data
+        coordinator: TokenKeeper = self.entry.runtime_data.keeper
         if coordinator not in self.keepers:
             self.keepers.append(coordinator)
         return coordinator
@@ -513,7 +514,7 @@ async def run_scenario(
         await running.stop()
         await hass.async_block_till_done()
     timers = [repr(h) for h in get_scheduled_timer_handles(hass.loop) if not h.cancelled()]
-    assert not [t for t in timers if "Open115Coordinator" in t], "a keeper outlived its entry"
+    assert not [t for t in timers if "TokenKeeper" in t], "a keeper outlived its entry"
 
 
 @pytest.mark.usefixtures("socket_enabled")

@@ -597,7 +597,7 @@ async def test_already_configured_account_takes_the_new_authorization(
 ) -> None:
     """The scan made a new authorization (which may push out the old one): it is kept."""
     await setup_entry(hass, config_entry)
-    old_keeper = config_entry.runtime_data
+    old_keeper = config_entry.runtime_data.keeper
     flow_id = await code_shown(hass, emulator)
     result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.ABORT
@@ -608,8 +608,10 @@ async def test_already_configured_account_takes_the_new_authorization(
     assert stored_entry(hass_storage, config_entry.entry_id)["data"] == dict(config_entry.data)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    assert config_entry.runtime_data is not old_keeper
-    assert config_entry.runtime_data.data.refresh_token == emulator.live_refresh_token(new_grant)
+    assert config_entry.runtime_data.keeper is not old_keeper
+    assert config_entry.runtime_data.keeper.data.refresh_token == emulator.live_refresh_token(
+        new_grant
+    )
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
@@ -680,7 +682,7 @@ async def test_reauth_by_qr_code(
     assert stored_entry(hass_storage, entry.entry_id)["data"] == dict(entry.data)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.data.authorized_at == dt_util.utcnow()
+    assert entry.runtime_data.keeper.data.authorized_at == dt_util.utcnow()
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
 
 

@@ -20,12 +20,9 @@ from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.open115 import async_get_access_token
-from custom_components.open115.coordinator import (
-    DATA_SHARED,
-    KeeperError,
-    Open115Coordinator,
-    TokenStatus,
-)
+from custom_components.open115.exceptions import KeeperError
+from custom_components.open115.keeper import DATA_SHARED, TokenKeeper
+from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
 from .emulator import FAULT_HANG, REFRESH_PATH, Emulator115, Grant
@@ -87,13 +84,13 @@ async def test_reload_during_a_failing_refresh_leaves_no_keeper_behind(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    old: Open115Coordinator = entry.runtime_data
+    old: TokenKeeper = entry.runtime_data.keeper
     emulator.inject(REFRESH_PATH, FAULT_HANG)
     forced = hass.loop.create_task(old.async_force_refresh())  # the `refresh_token` action
     await until(lambda: emulator.in_flight_by_path[REFRESH_PATH] == 1)
     await hass.config_entries.async_reload(entry.entry_id)  # e.g. the options changed
     await hass.async_block_till_done()
-    new: Open115Coordinator = entry.runtime_data
+    new: TokenKeeper = entry.runtime_data.keeper
     assert new is not old
     await advance(hass, freezer, 25)  # the hanging refresh times out in the old keeper
     with pytest.raises(HomeAssistantError):
@@ -131,13 +128,13 @@ async def test_refresh_in_flight_across_a_reload_is_shared_with_the_new_keeper(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    old: Open115Coordinator = entry.runtime_data
+    old: TokenKeeper = entry.runtime_data.keeper
     emulator.gate = gate = asyncio.Event()
     forced = hass.loop.create_task(old.async_force_refresh())
     await until(lambda: emulator.waiting == 1)
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    new: Open115Coordinator = entry.runtime_data
+    new: TokenKeeper = entry.runtime_data.keeper
     assert new is not old
     # A consumer of the new keeper needs more than the 700 s left: it waits for the refresh
     # in flight instead of sending the same refresh token again.
@@ -197,7 +194,7 @@ async def test_setup_retries_with_an_expired_token_keep_the_rate_limit_backoff(
     for _ in range(60):
         await advance(hass, freezer, 60)
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.data.status is TokenStatus.OK
+    assert entry.runtime_data.keeper.data.status is TokenStatus.OK
     assert entry.data["refresh_token"] == emulator.live_refresh_token(grant)
 
 
@@ -217,13 +214,13 @@ async def test_reload_while_rate_limited_keeps_the_backoff(
     await hass.async_block_till_done()
     emulator.inject(REFRESH_PATH, RATE_LIMITED, RATE_LIMITED)
     await advance(hass, freezer, 6600)  # the proactive refresh: rate limited
-    old: Open115Coordinator = entry.runtime_data
+    old: TokenKeeper = entry.runtime_data.keeper
     assert old.data.status is TokenStatus.RATE_LIMITED
     retry_at = old.data.next_refresh
     assert retry_at is not None
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    new: Open115Coordinator = entry.runtime_data
+    new: TokenKeeper = entry.runtime_data.keeper
     assert new is not old
     assert emulator.count(REFRESH_PATH) == 1
     assert new.data.status is TokenStatus.RATE_LIMITED
@@ -263,7 +260,7 @@ async def test_forced_refresh_is_refused_while_rate_limited_past_expiry(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    keeper: Open115Coordinator = entry.runtime_data
+    keeper: TokenKeeper = entry.runtime_data.keeper
     emulator.inject(REFRESH_PATH, *[RATE_LIMITED] * 60)
     await advance(hass, freezer, 100)  # the proactive refresh (600 s before expiry)
     await advance(hass, freezer, 600)  # the token expires during the backoff
@@ -288,7 +285,7 @@ async def test_removing_the_entry_forgets_its_shared_backoff(
     await hass.async_block_till_done()
     emulator.inject(REFRESH_PATH, RATE_LIMITED)
     await advance(hass, freezer, 6600)  # the proactive refresh: rate limited
-    assert entry.runtime_data.data.status is TokenStatus.RATE_LIMITED
+    assert entry.runtime_data.keeper.data.status is TokenStatus.RATE_LIMITED
     assert hass.data[DATA_SHARED][entry.entry_id].backoff is not None
 
     await hass.config_entries.async_remove(entry.entry_id)

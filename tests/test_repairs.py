@@ -21,17 +21,15 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.open115.const import CONF_AUTHORIZED_AT, DOMAIN
-from custom_components.open115.coordinator import (
-    KeeperError,
-    Open115Coordinator,
-    TokenStatus,
-)
+from custom_components.open115.exceptions import KeeperError
 from custom_components.open115.issues import (
     ISSUE_EXPIRING,
     ISSUE_FAILING,
     ISSUE_REAUTH,
     issue_id,
 )
+from custom_components.open115.keeper import TokenKeeper
+from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import (
@@ -77,8 +75,8 @@ async def assert_translated(hass: HomeAssistant, issue: ir.IssueEntry) -> None:
         assert used == placeholders, language
 
 
-def keeper(entry: MockConfigEntry) -> Open115Coordinator:
-    coordinator: Open115Coordinator = entry.runtime_data
+def keeper(entry: MockConfigEntry) -> TokenKeeper:
+    coordinator: TokenKeeper = entry.runtime_data.keeper
     return coordinator
 
 

@@ -28,7 +28,7 @@ from custom_components.open115.const import (
     SERVICE_GET_ACCESS_TOKEN,
     SERVICE_REFRESH_TOKEN,
 )
-from custom_components.open115.coordinator import ReauthRequiredError, RefreshTooSoonError
+from custom_components.open115.exceptions import ReauthRequiredError, RefreshTooSoonError
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant

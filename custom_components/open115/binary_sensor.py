@@ -1,7 +1,5 @@
 """The problem sensor: on while the token is not being kept well."""
 
-from __future__ import annotations
-
 from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
@@ -10,8 +8,9 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import PROBLEM_STATUSES, Open115ConfigEntry
+from .data import Open115ConfigEntry
 from .entity import Open115Entity
+from .token_state import PROBLEM_STATUSES
 
 PARALLEL_UPDATES = 0
 
@@ -28,7 +27,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's problem sensor."""
-    async_add_entities([Open115ProblemSensor(entry.runtime_data, TOKEN_PROBLEM)])
+    async_add_entities([Open115ProblemSensor(entry.runtime_data.keeper, TOKEN_PROBLEM)])
 
 
 class Open115ProblemSensor(Open115Entity, BinarySensorEntity):

@@ -5,8 +5,6 @@ Setup, re-authentication and reconfiguration start with a menu: scan a QR code w
 the authorization happened), or paste a refresh token.
 """
 
-from __future__ import annotations
-
 import asyncio
 from datetime import timedelta
 import re
@@ -59,8 +57,9 @@ from .const import (
     MAX_REFRESH_MARGIN,
     MIN_REFRESH_MARGIN,
 )
-from .coordinator import Open115ConfigEntry, token_data
+from .data import Open115ConfigEntry
 from .helpers import async_flush_config_entries, create_client
+from .token_state import token_data
 
 # What a refresh token can look like: printable, no inner white space, a sane length.
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,4096}$")

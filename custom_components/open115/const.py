@@ -1,7 +1,5 @@
 """Constants for open115."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 import logging
 from typing import Final

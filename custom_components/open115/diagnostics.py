@@ -1,7 +1,5 @@
 """Diagnostics: the keeper's view of the token, without the tokens or who the account is."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Final
 
@@ -11,7 +9,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_ACCESS_TOKEN, CONF_REFRESH_TOKEN
-from .coordinator import Open115ConfigEntry, TokenState, state_from_entry
+from .data import Open115ConfigEntry
+from .token_state import TokenState, state_from_entry
 
 # Every token, and the account's personal fields (the title is the 115 user name, the unique
 # id its user id).
@@ -58,7 +57,7 @@ async def async_get_config_entry_diagnostics(
             "options": dict(entry.options),
             "entry": entry_data,
         }
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.keeper
     state = coordinator.data
     return {
         "loaded": True,

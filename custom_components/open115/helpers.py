@@ -1,7 +1,5 @@
 """Small helpers shared by the config flow and the keeper."""
 
-from __future__ import annotations
-
 import os
 
 from homeassistant.core import HomeAssistant

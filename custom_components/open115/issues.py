@@ -13,8 +13,6 @@ The checks run on every coordinator update and, because "for an hour" and "14 da
 become true with time alone, on a timer set to the moment they become true.
 """
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -25,7 +23,8 @@ from homeassistant.util import dt as dt_util
 
 from .api import CODE_RATE_LIMITED
 from .const import DOMAIN
-from .coordinator import Open115Coordinator, TokenState, TokenStatus
+from .keeper import TokenKeeper
+from .token_state import TokenState, TokenStatus
 
 ISSUE_REAUTH: Final = "reauth_required"
 ISSUE_FAILING: Final = "refresh_failing"
@@ -58,7 +57,7 @@ def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
 
 
 @callback
-def async_track_issues(hass: HomeAssistant, coordinator: Open115Coordinator) -> CALLBACK_TYPE:
+def async_track_issues(hass: HomeAssistant, coordinator: TokenKeeper) -> CALLBACK_TYPE:
     """Keep the entry's issues in step with its keeper; returns the stop callback.
 
     Register it before the first refresh, so that a token found dead at setup gets its issue.
@@ -69,7 +68,7 @@ def async_track_issues(hass: HomeAssistant, coordinator: Open115Coordinator) -> 
 class TokenIssues:
     """Creates and removes one entry's repair issues."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: Open115Coordinator) -> None:
+    def __init__(self, hass: HomeAssistant, coordinator: TokenKeeper) -> None:
         """Watch `coordinator`; nothing happens before `async_start`."""
         self.hass = hass
         self.coordinator = coordinator

@@ -1,7 +1,5 @@
 """Sensors: when the token expires, when it is refreshed, and how the keeper is doing."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +13,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import Open115ConfigEntry, TokenState, TokenStatus
+from .data import Open115ConfigEntry
 from .entity import Open115Entity
+from .token_state import TokenState, TokenStatus
 
 PARALLEL_UPDATES = 0
 
@@ -71,7 +70,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's sensors."""
-    async_add_entities(Open115Sensor(entry.runtime_data, description) for description in SENSORS)
+    async_add_entities(
+        Open115Sensor(entry.runtime_data.keeper, description) for description in SENSORS
+    )
 
 
 class Open115Sensor(Open115Entity, SensorEntity):

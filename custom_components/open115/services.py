@@ -1,7 +1,5 @@
 """Service actions: hand a fresh token to automations, or refresh now (admins only)."""
 
-from __future__ import annotations
-
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -23,7 +21,7 @@ from .const import (
     SERVICE_GET_ACCESS_TOKEN,
     SERVICE_REFRESH_TOKEN,
 )
-from .coordinator import async_get_coordinator
+from .consumer import async_get_keeper
 
 GET_ACCESS_TOKEN_SCHEMA = vol.Schema(
     {
@@ -38,7 +36,7 @@ REFRESH_TOKEN_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string
 
 async def _async_get_access_token(call: ServiceCall) -> ServiceResponse:
     """Return a token valid for `min_validity` seconds, with when it expires."""
-    coordinator = async_get_coordinator(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    coordinator = async_get_keeper(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
     state = await coordinator.async_ensure_valid(call.data[ATTR_MIN_VALIDITY])
     return {
         "access_token": state.access_token,
@@ -50,7 +48,7 @@ async def _async_get_access_token(call: ServiceCall) -> ServiceResponse:
 
 async def _async_refresh_token(call: ServiceCall) -> ServiceResponse:
     """Refresh now; refused while the last refresh is too recent."""
-    coordinator = async_get_coordinator(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    coordinator = async_get_keeper(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
     state = await coordinator.async_force_refresh()
     return {"expires_at": state.expires_at.isoformat()}
 

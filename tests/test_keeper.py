@@ -19,12 +19,9 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.const import DOMAIN
-from custom_components.open115.coordinator import (
-    KeeperError,
-    Open115Coordinator,
-    ReauthRequiredError,
-    TokenStatus,
-)
+from custom_components.open115.exceptions import KeeperError, ReauthRequiredError
+from custom_components.open115.keeper import TokenKeeper
+from custom_components.open115.token_state import TokenStatus
 
 from .conftest import (
     advance,
@@ -45,8 +42,8 @@ from .emulator import (
 pytestmark = pytest.mark.usefixtures("emulator_url")
 
 
-def coordinator_of(entry: MockConfigEntry) -> Open115Coordinator:
-    coordinator: Open115Coordinator = entry.runtime_data
+def coordinator_of(entry: MockConfigEntry) -> TokenKeeper:
+    coordinator: TokenKeeper = entry.runtime_data.keeper
     return coordinator
 
 

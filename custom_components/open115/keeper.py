@@ -1,23 +1,19 @@
-"""The token keeper: one coordinator per 115 account that alone refreshes its token."""
+"""The token keeper: one per 115 account, the only code that refreshes its token.
 
-from __future__ import annotations
+It refreshes on its own timer shortly before expiry, one refresh at a time (concurrent askers
+share it), writes every rotated pair to disk before handing it out, and backs off on failures.
+"""
 
 import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 import random
 import time
-from typing import Any, override
+from typing import TYPE_CHECKING, override
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import (
-    ConfigEntryAuthFailed,
-    HomeAssistantError,
-    ServiceValidationError,
-)
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -34,13 +30,8 @@ from .api import (
 )
 from .const import (
     BACKOFF_JITTER,
-    CONF_ACCESS_TOKEN,
-    CONF_AUTHORIZED_AT,
-    CONF_EXPIRES_AT,
-    CONF_EXPIRES_IN,
     CONF_REFRESH_MARGIN,
     CONF_REFRESH_TOKEN,
-    CONF_REFRESHED_AT,
     DEFAULT_REFRESH_MARGIN,
     DOMAIN,
     EVENT_TOKEN_REFRESHED,
@@ -49,102 +40,15 @@ from .const import (
     MIN_REFRESH_INTERVAL,
     RATE_LIMIT_BACKOFF_MAX,
     RATE_LIMIT_BACKOFF_START,
-    REFRESH_TOKEN_LIFETIME,
     RETRY_BACKOFF_MAX,
     RETRY_BACKOFF_START,
 )
+from .exceptions import KeeperError, ReauthRequiredError, RefreshTooSoonError
 from .helpers import async_flush_config_entries, create_client
+from .token_state import TokenState, TokenStatus, state_from_entry, token_data
 
-type Open115ConfigEntry = ConfigEntry[Open115Coordinator]
-
-
-class TokenStatus(StrEnum):
-    """What the keeper is doing with the token (the `token_status` sensor)."""
-
-    OK = "ok"
-    REFRESHING = "refreshing"
-    RETRYING = "retrying"
-    RATE_LIMITED = "rate_limited"
-    EXPIRED = "expired"
-    REAUTH_REQUIRED = "reauth_required"
-
-
-PROBLEM_STATUSES = frozenset(
-    {
-        TokenStatus.RETRYING,
-        TokenStatus.RATE_LIMITED,
-        TokenStatus.EXPIRED,
-        TokenStatus.REAUTH_REQUIRED,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenState:
-    """A snapshot of the entry's token and of the keeper's view of it."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_at: datetime
-    expires_in: int
-    refreshed_at: datetime | None = None
-    authorized_at: datetime | None = None
-    status: TokenStatus = TokenStatus.OK
-    next_refresh: datetime | None = None
-    last_error: str | None = None
-    last_error_code: int | None = None
-    failures: int = 0
-    failing_since: datetime | None = None
-    reauth_reason: str | None = None
-    # `expires_at` as a POSIX timestamp: the consumers' hot path compares floats.
-    expires_ts: float = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        """Derive `expires_ts`."""
-        object.__setattr__(self, "expires_ts", self.expires_at.timestamp())
-
-    @property
-    def refresh_token_expires(self) -> datetime | None:
-        """The refresh token's one-year limit, when the authorization time is known."""
-        if self.authorized_at is None:
-            return None
-        return self.authorized_at + REFRESH_TOKEN_LIFETIME
-
-    def seconds_left(self, now: datetime) -> float:
-        """How long the access token still lives."""
-        return (self.expires_at - now).total_seconds()
-
-
-def token_data(pair: TokenPair, authorized_at: datetime | None) -> dict[str, Any]:
-    """The entry data that stores a pair (what survives a restart)."""
-    data: dict[str, Any] = {
-        CONF_REFRESH_TOKEN: pair.refresh_token,
-        CONF_ACCESS_TOKEN: pair.access_token,
-        CONF_EXPIRES_AT: pair.expires_at.isoformat(),
-        CONF_EXPIRES_IN: pair.expires_in,
-        CONF_REFRESHED_AT: pair.received_at.isoformat(),
-    }
-    if authorized_at is not None:
-        data[CONF_AUTHORIZED_AT] = authorized_at.isoformat()
-    return data
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return dt_util.parse_datetime(value) if isinstance(value, str) else None
-
-
-def state_from_entry(entry: ConfigEntry) -> TokenState:
-    """Read the stored token state of an entry."""
-    data = entry.data
-    expires_at = _parse_time(data.get(CONF_EXPIRES_AT)) or dt_util.utc_from_timestamp(0)
-    return TokenState(
-        access_token=str(data.get(CONF_ACCESS_TOKEN, "")),
-        refresh_token=str(data[CONF_REFRESH_TOKEN]),
-        expires_at=expires_at,
-        expires_in=int(data.get(CONF_EXPIRES_IN) or 7200),
-        refreshed_at=_parse_time(data.get(CONF_REFRESHED_AT)),
-        authorized_at=_parse_time(data.get(CONF_AUTHORIZED_AT)),
-    )
+if TYPE_CHECKING:
+    from .data import Open115ConfigEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,27 +76,7 @@ class _EntryShared:
 DATA_SHARED: HassKey[dict[str, _EntryShared]] = HassKey(f"{DOMAIN}_shared")
 
 
-class KeeperError(HomeAssistantError):
-    """No valid access token can be had; carries a translated message."""
-
-    def __init__(self, key: str, **placeholders: str) -> None:
-        """Translate by key from the integration's `exceptions`."""
-        super().__init__(
-            translation_domain=DOMAIN,
-            translation_key=key,
-            translation_placeholders=placeholders or None,
-        )
-
-
-class ReauthRequiredError(KeeperError):
-    """The refresh token is dead; the user must authorize again."""
-
-
-class RefreshTooSoonError(KeeperError):
-    """A forced refresh was asked for too soon after the last one."""
-
-
-class Open115Coordinator(DataUpdateCoordinator[TokenState]):
+class TokenKeeper(DataUpdateCoordinator[TokenState]):
     """Keeps one account's token alive; the only code that refreshes it."""
 
     config_entry: Open115ConfigEntry
@@ -310,37 +194,53 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
 
     # ----- the consumer side -------------------------------------------------------------------
 
-    async def async_ensure_valid(self, min_validity: float) -> TokenState:
+    async def async_ensure_valid(
+        self, min_validity: float, rejected_token: str | None = None
+    ) -> TokenState:
         """A token valid for `min_validity` seconds, refreshing first if it would not last.
 
         `min_validity` is capped at half a token's lifetime, so a consumer that asks for more
         than a token can give does not make every call refresh. While a retry is pending the
         current token is returned if it still lives; a refresh failure raises only when no
         valid token is left.
+
+        `rejected_token`: 115 refused this access token before its expiry. While it is still
+        the current one, refresh once (callers waiting on the lock then find it replaced and
+        share that refresh); when refreshing is not allowed yet, raise.
         """
         state = self.data
         needed = min(float(min_validity), state.expires_in / 2)
         if (
             state.expires_ts - time.time() > needed
             and state.status is not TokenStatus.REAUTH_REQUIRED
+            and (rejected_token is None or rejected_token != state.access_token)
         ):
             return state  # the hot path: a valid token, no lock, no datetime
         self._raise_if_reauth_required()
         async with self._lock:
             self._raise_if_reauth_required()
-            if self._valid_for(needed):
+            rejected = rejected_token is not None and rejected_token == self.data.access_token
+            if not rejected and self._valid_for(needed):
                 return self.data
-            if self._retry_at is None or dt_util.utcnow() >= self._retry_at:
+            if self._may_refresh(dt_util.utcnow()):
+                if rejected:
+                    LOGGER.debug("A consumer reports that 115 refused the current access token")
                 try:
                     await self._async_refresh_locked()
                 except ReauthRequiredError:
                     raise
                 except KeeperError:
-                    if not self._valid_for(0):
+                    if rejected or not self._valid_for(0):
                         raise
+            elif rejected:
+                raise KeeperError("token_rejected", entry_title=self.config_entry.title)
             if not self._valid_for(0):
                 raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
             return self.data
+
+    def _may_refresh(self, now: datetime) -> bool:
+        """Whether a refresh request may be sent now (not while backing off)."""
+        return self._retry_at is None or now >= self._retry_at
 
     def _raise_if_reauth_required(self) -> None:
         if self.data.status is TokenStatus.REAUTH_REQUIRED:
@@ -596,31 +496,3 @@ class Open115Coordinator(DataUpdateCoordinator[TokenState]):
         self._cancel_timer()
         self._cancel_expiry()
         await super().async_shutdown()
-
-
-@callback
-def async_get_coordinator(
-    hass: HomeAssistant, config_entry_id: str | None = None
-) -> Open115Coordinator:
-    """The keeper of the named entry, or of the only loaded one; translated errors."""
-    if config_entry_id is not None:
-        entry: Open115ConfigEntry | None = hass.config_entries.async_get_entry(config_entry_id)
-        if entry is None or entry.domain != DOMAIN:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="entry_not_found",
-                translation_placeholders={"entry_id": config_entry_id},
-            )
-        if entry.state is not ConfigEntryState.LOADED:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="entry_not_loaded",
-                translation_placeholders={"entry_title": entry.title},
-            )
-        return entry.runtime_data
-    loaded: list[Open115ConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
-    if not loaded:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entry")
-    if len(loaded) > 1:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_entries")
-    return loaded[0].runtime_data

@@ -1,0 +1,74 @@
+"""Async client for the 115 Open Platform, split by concern.
+
+`transport` sends requests, `errors` maps 115's answers to typed errors (the one place that
+does), `auth` refreshes tokens and signs in by QR code, `account` reads the account. The
+package imports nothing from Home Assistant, so that it can become a library of its own, and
+never logs, formats or repr()s a token.
+"""
+
+from .account import Account, AccountApi, as_size
+from .auth import (
+    CHALLENGE_METHODS,
+    DEVICE_CODE_POLL_TIMEOUT,
+    VERIFIER_MAX_LENGTH,
+    VERIFIER_MIN_LENGTH,
+    AuthApi,
+    DeviceCode,
+    DeviceCodeStatus,
+    Pkce,
+    TokenPair,
+    make_pkce,
+    pkce_challenge,
+)
+from .errors import (
+    ACCESS_TOKEN_CODES,
+    CODE_RATE_LIMITED,
+    CODE_TOO_MANY_APPS,
+    REAUTH_REASONS,
+    TRANSIENT_CODES,
+    TRANSIENT_HTTP_STATUSES,
+    Open115AccessTokenError,
+    Open115ApiError,
+    Open115AuthError,
+    Open115Error,
+    Open115RateLimitError,
+    Open115TransientError,
+)
+from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
+
+
+class Open115Client(AuthApi, AccountApi):
+    """The 115 Open Platform calls open115 makes, on one injected aiohttp session."""
+
+
+__all__ = [
+    "ACCESS_TOKEN_CODES",
+    "CHALLENGE_METHODS",
+    "CODE_RATE_LIMITED",
+    "CODE_TOO_MANY_APPS",
+    "DEFAULT_TIMEOUT",
+    "DEVICE_CODE_POLL_TIMEOUT",
+    "PASSPORT_URL",
+    "PROAPI_URL",
+    "QRCODE_URL",
+    "REAUTH_REASONS",
+    "TRANSIENT_CODES",
+    "TRANSIENT_HTTP_STATUSES",
+    "VERIFIER_MAX_LENGTH",
+    "VERIFIER_MIN_LENGTH",
+    "Account",
+    "DeviceCode",
+    "DeviceCodeStatus",
+    "Open115AccessTokenError",
+    "Open115ApiError",
+    "Open115AuthError",
+    "Open115Client",
+    "Open115Error",
+    "Open115RateLimitError",
+    "Open115TransientError",
+    "Pkce",
+    "TokenPair",
+    "as_size",
+    "make_pkce",
+    "pkce_challenge",
+]

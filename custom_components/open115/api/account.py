@@ -1,0 +1,91 @@
+"""The account: who a token belongs to, its storage and its VIP membership (/open/user/info)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import math
+from typing import Any
+
+from .errors import Open115ApiError, Open115TransientError, as_int
+from .transport import Transport
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Who a token belongs to, with the facts /open/user/info gave."""
+
+    user_id: str
+    user_name: str
+    space_total: int | None = None
+    space_used: int | None = None
+    space_remain: int | None = None
+    vip_level: str | None = None
+    vip_expire: datetime | None = None
+
+
+class AccountApi(Transport):
+    """The account calls of the Open API."""
+
+    async def user_info(self, access_token: str) -> Account:
+        """Read the account that owns `access_token`."""
+        body = await self._proapi("GET", "/open/user/info", "Reading the account", access_token)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise Open115TransientError("Reading the account failed: no data in the answer")
+        user_id = data.get("user_id")
+        if (
+            isinstance(user_id, bool)
+            or not isinstance(user_id, (int, str))
+            or not str(user_id).strip()
+        ):
+            raise Open115ApiError("Reading the account failed: no user id in the answer")
+        uid = str(user_id).strip()
+        name = data.get("user_name")
+        space = data.get("rt_space_info")
+        vip = data.get("vip_info")
+        return Account(
+            user_id=uid,
+            user_name=name if isinstance(name, str) and name else uid,
+            space_total=_space(space, "all_total"),
+            space_used=_space(space, "all_use"),
+            space_remain=_space(space, "all_remain"),
+            vip_level=_vip_level(vip),
+            vip_expire=_vip_expire(vip),
+        )
+
+
+def as_size(value: Any) -> int | None:
+    """A size in bytes from an int, a float (115 sends some sizes as floats) or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    return round(number)
+
+
+def _space(space: Any, key: str) -> int | None:
+    if not isinstance(space, dict):
+        return None
+    item = space.get(key)
+    return as_size(item.get("size") if isinstance(item, dict) else item)
+
+
+def _vip_level(vip: Any) -> str | None:
+    if isinstance(vip, dict) and isinstance(vip.get("level_name"), str) and vip["level_name"]:
+        return str(vip["level_name"])
+    return None
+
+
+def _vip_expire(vip: Any) -> datetime | None:
+    if not isinstance(vip, dict):
+        return None
+    stamp = as_int(vip.get("expire"))
+    if not stamp or stamp <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(stamp, UTC)
+    except OverflowError, OSError, ValueError:
+        return None

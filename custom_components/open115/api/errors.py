@@ -1,0 +1,103 @@
+"""115's error answers, mapped to typed errors in one place.
+
+Every module of the client raises through `error_for` (an error answer) or the transport (the
+network, HTTP statuses, bodies that are not JSON). Messages never hold a token.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# Refresh-token codes: the token is gone; only a new authorization helps.
+REAUTH_REASONS: Final[Mapping[int, str]] = {
+    40140114: "malformed",
+    40140115: "bad_signature",
+    40140116: "revoked",
+    40140119: "expired",
+    40140120: "used",
+}
+CODE_RATE_LIMITED: Final = 40140117
+CODE_TOO_MANY_APPS: Final = 40140122  # the account authorized too many apps
+TRANSIENT_CODES: Final = frozenset({40140121, 40110000})
+ACCESS_TOKEN_CODES: Final = frozenset({40140123, 40140124, 40140125, 40140126})
+TRANSIENT_HTTP_STATUSES: Final = frozenset({405, 408, 425, 429})
+
+
+class Open115Error(Exception):
+    """Base class of every error of this client; messages never hold a token."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        """Keep the 115 error code, when there is one."""
+        super().__init__(message)
+        self.code = code
+
+
+class Open115AuthError(Open115Error):
+    """The refresh token can no longer be used: the user must authorize again."""
+
+    def __init__(self, message: str, *, code: int, reason: str) -> None:
+        """Keep why the token is dead (one of REAUTH_REASONS' values)."""
+        super().__init__(message, code=code)
+        self.reason = reason
+
+
+class Open115RateLimitError(Open115Error):
+    """115 put the caller under frequency control (40140117): keep tokens, retry later."""
+
+
+class Open115TransientError(Open115Error):
+    """A failure that says nothing about the tokens: network, timeout, 5xx, non-JSON, retry codes."""
+
+
+class Open115AccessTokenError(Open115Error):
+    """The access token was refused (expired, revoked or malformed): refresh it."""
+
+
+class Open115ApiError(Open115Error):
+    """Any other error answer from 115 (bad AppID, certification expired, ...)."""
+
+
+def as_int(value: Any) -> int | None:
+    """Read an int from an int, a numeric string or a whole float; None otherwise."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def is_success(body: Mapping[str, Any]) -> bool:
+    """Tell success by `state` (0/1 or false/true), falling back to a zero code."""
+    state = body.get("state")
+    if state is not None:
+        return as_int(state) == 1
+    return (as_int(body.get("code")) or as_int(body.get("errno")) or 0) == 0
+
+
+def error_for(body: Mapping[str, Any], what: str, secret: str | None) -> Open115Error:
+    """Map an error answer to the typed error a caller can act on.
+
+    The server's message is quoted, with the token that was sent blanked out of it.
+    """
+    code = as_int(body.get("code")) or as_int(body.get("errno"))
+    raw = body.get("message") or body.get("error") or ""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if secret:
+        text = text.replace(secret, "***")
+    head = f"{what} failed with code {code}" if code else f"{what} failed without an error code"
+    detail = head + (f" ({text})" if text else "")
+    if code is not None and code in REAUTH_REASONS:
+        return Open115AuthError(detail, code=code, reason=REAUTH_REASONS[code])
+    if code == CODE_RATE_LIMITED:
+        return Open115RateLimitError(detail, code=code)
+    if code in TRANSIENT_CODES:
+        return Open115TransientError(detail, code=code)
+    if code in ACCESS_TOKEN_CODES:
+        return Open115AccessTokenError(detail, code=code)
+    return Open115ApiError(detail, code=code)

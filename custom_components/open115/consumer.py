@@ -1,0 +1,61 @@
+"""The public consumer API: how Home Assistant, automations and other integrations get a token.
+
+Everything that needs an access token asks here; only the keeper ever refreshes.
+"""
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+
+from .const import DEFAULT_MIN_VALIDITY, DOMAIN
+from .data import Open115ConfigEntry
+from .keeper import TokenKeeper
+
+
+@callback
+def async_get_keeper(hass: HomeAssistant, config_entry_id: str | None = None) -> TokenKeeper:
+    """The keeper of the named entry, or of the only loaded one; translated errors."""
+    if config_entry_id is not None:
+        entry: Open115ConfigEntry | None = hass.config_entries.async_get_entry(config_entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_found",
+                translation_placeholders={"entry_id": config_entry_id},
+            )
+        if entry.state is not ConfigEntryState.LOADED:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_loaded",
+                translation_placeholders={"entry_title": entry.title},
+            )
+        return entry.runtime_data.keeper
+    loaded: list[Open115ConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not loaded:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entry")
+    if len(loaded) > 1:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_entries")
+    return loaded[0].runtime_data.keeper
+
+
+async def async_get_access_token(
+    hass: HomeAssistant,
+    config_entry_id: str | None = None,
+    min_validity: float = DEFAULT_MIN_VALIDITY,
+    rejected_token: str | None = None,
+) -> str:
+    """Return an access token valid for at least `min_validity` seconds.
+
+    Refreshes first when the token would not last that long (one refresh, shared by all
+    concurrent callers). `min_validity` is capped at half a token's lifetime.
+
+    `rejected_token`: 115 refused this access token although it had not expired. If it is still
+    the current one, open115 refreshes once (every caller reporting the same token shares that
+    refresh); a token already replaced just returns the current one.
+
+    Raises a `HomeAssistantError` subclass with a translated message when there is no such
+    entry, several and none named, or no valid token can be had.
+    """
+    keeper = async_get_keeper(hass, config_entry_id)
+    state = await keeper.async_ensure_valid(min_validity, rejected_token=rejected_token)
+    return state.access_token

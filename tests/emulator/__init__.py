@@ -1,0 +1,107 @@
+"""A loopback emulator of the 115 Open Platform token endpoints.
+
+It models the rules of shared/spec/115-open-api.md: refresh-token rotation (a used token is
+void, 40140120), the one-year refresh-token limit (40140119), the per-app authorization limit
+(a newer authorization kills the oldest, 40140116), frequency control (40140117), expiring
+access tokens on /open/user/info (40140125), and per-request fault injection. It never sleeps
+for real time: a "hang" fault waits on an event until the client gives up or the emulator
+stops, so it works under Home Assistant's frozen test clock.
+
+Each group of endpoints is a module of its own (auth, account, device_code) on a shared
+core; `control` adds the standalone process. Run it alone with `python -m tests.emulator --port 8115` (scripts/develop does).
+"""
+
+from dataclasses import dataclass
+
+from .account import AccountEndpoints
+from .auth import RefreshEndpoint
+from .core import (
+    FAULT_DROP_AFTER_ROTATE,
+    FAULT_HANG,
+    FAULT_HTML,
+    FAULT_HTTP_429,
+    FAULT_HTTP_500,
+    FAULT_HTTP_502,
+    FAULT_RESET,
+    FAULTS,
+    REFRESH_PATH,
+    USER_INFO_PATH,
+    YEAR,
+    AccessToken,
+    Account,
+    EmulatorCore,
+    Grant,
+    LoggedRequest,
+    RunningEmulator,
+)
+from .device_code import (
+    CHALLENGE_DIGESTS,
+    CODE_BAD_APP_ID,
+    CODE_BAD_CHALLENGE_METHOD,
+    CODE_BAD_CLIENT_ID,
+    CODE_BAD_DEVICE_CODE,
+    CODE_BAD_SIGN,
+    CODE_NO_CHALLENGE,
+    CODE_NO_SIGN,
+    CODE_VERIFIER_LENGTH,
+    CODE_VERIFIER_MISMATCH,
+    DEFAULT_APP_ID,
+    DEVICE_CODE_PATH,
+    DEVICE_TOKEN_PATH,
+    QR_CANCELLED,
+    QR_CONFIRMED,
+    QR_EXPIRED,
+    QR_SCANNED,
+    QR_STATUS_PATH,
+    QR_WAITING,
+    DeviceCodeEndpoints,
+    EmulatedDeviceCode,
+)
+
+
+@dataclass
+class Emulator115(RefreshEndpoint, AccountEndpoints, DeviceCodeEndpoints):
+    """The emulated 115 service: every group of endpoints on one core; `app()` serves it."""
+
+
+__all__ = [
+    "CHALLENGE_DIGESTS",
+    "CODE_BAD_APP_ID",
+    "CODE_BAD_CHALLENGE_METHOD",
+    "CODE_BAD_CLIENT_ID",
+    "CODE_BAD_DEVICE_CODE",
+    "CODE_BAD_SIGN",
+    "CODE_NO_CHALLENGE",
+    "CODE_NO_SIGN",
+    "CODE_VERIFIER_LENGTH",
+    "CODE_VERIFIER_MISMATCH",
+    "DEFAULT_APP_ID",
+    "DEVICE_CODE_PATH",
+    "DEVICE_TOKEN_PATH",
+    "FAULTS",
+    "FAULT_DROP_AFTER_ROTATE",
+    "FAULT_HANG",
+    "FAULT_HTML",
+    "FAULT_HTTP_429",
+    "FAULT_HTTP_500",
+    "FAULT_HTTP_502",
+    "FAULT_RESET",
+    "QR_CANCELLED",
+    "QR_CONFIRMED",
+    "QR_EXPIRED",
+    "QR_SCANNED",
+    "QR_STATUS_PATH",
+    "QR_WAITING",
+    "REFRESH_PATH",
+    "USER_INFO_PATH",
+    "YEAR",
+    "AccessToken",
+    "Account",
+    "DeviceCodeEndpoints",
+    "EmulatedDeviceCode",
+    "Emulator115",
+    "EmulatorCore",
+    "Grant",
+    "LoggedRequest",
+    "RunningEmulator",
+]

@@ -1,0 +1,220 @@
+"""The standalone emulator: a control API for another process, and `python -m tests.emulator`."""
+
+import argparse
+import asyncio
+import dataclasses
+import itertools
+import json
+import pathlib
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from . import Emulator115
+from .core import (
+    AccessToken,
+    Account,
+    Grant,
+    RunningEmulator,
+)
+
+CONTROL_PREFIX = "/_emulator"
+DEMO_USER_ID = 310000001
+TOKEN_TOOL_APP_ID = "100195000"  # the app of the demo refresh token the emulator prints
+
+
+class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the standalone emulator
+    """The emulator plus a control API under /_emulator, for another process to drive it.
+
+    Only the standalone emulator (scripts/develop, tests/e2e) serves it, on loopback: it hands
+    out the live tokens, so it is for development and tests only.
+    - GET /_emulator/state: request counts per path, the grants (with their live refresh token
+      and newest access token), the access tokens with their expiry, the voided refresh
+      tokens, the request log, the settings.
+    - POST /_emulator/config, JSON {"expires_in": s, "min_refresh_interval": s}: change them
+      for the tokens issued from now on.
+    - POST /_emulator/authorize, JSON {"user_id": n} (optional): a new authorization, as a new
+      QR scan would make; answers its refresh token.
+    - POST /_emulator/qr/scan, /qr/confirm, /qr/cancel, JSON {"uid": s} (optional, else the
+      newest QR code): what the 115 app does with a QR code shown by the setup dialog.
+
+    With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
+    (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
+    Home Assistant's stored tokens stay valid across `scripts/develop` runs.
+    """
+
+    state_file: str | None = None
+
+    def load(self) -> bool:
+        """Read the saved state, if there is one; True when loaded."""
+        if self.state_file is None:
+            return False
+        path = pathlib.Path(self.state_file)
+        if not path.exists():
+            return False
+        saved = json.loads(path.read_text())
+        self.accounts = {a["user_id"]: Account(**a) for a in saved["accounts"]}
+        self.grants = {g["grant_id"]: Grant(**g) for g in saved["grants"]}
+        self.access_tokens = {t: AccessToken(**a) for t, a in saved["access_tokens"].items()}
+        self.used_refresh_tokens = dict(saved["used_refresh_tokens"])
+        self._ids = itertools.count(max(self.grants, default=0) + 1)
+        return True
+
+    def save(self) -> None:
+        """Write the state (when a state file is set)."""
+        if self.state_file is None:
+            return
+        saved = {
+            "accounts": [dataclasses.asdict(a) for a in self.accounts.values()],
+            "grants": [dataclasses.asdict(g) for g in self.grants.values()],
+            "access_tokens": {t: dataclasses.asdict(a) for t, a in self.access_tokens.items()},
+            "used_refresh_tokens": self.used_refresh_tokens,
+        }
+        path = pathlib.Path(self.state_file)
+        path.with_suffix(".tmp").write_text(json.dumps(saved))
+        path.with_suffix(".tmp").replace(path)
+
+    async def _save_after(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Save once a request may have changed tokens (a refresh, a QR code redeemed, ...)."""
+        self.save()
+
+    def app(self) -> web.Application:
+        """The 115 paths plus the control paths."""
+        app = super().app()
+        app.on_response_prepare.append(self._save_after)
+        app.router.add_get(f"{CONTROL_PREFIX}/state", self._control_state)
+        app.router.add_post(f"{CONTROL_PREFIX}/config", self._control_config)
+        app.router.add_post(f"{CONTROL_PREFIX}/authorize", self._control_authorize)
+        for action in ("scan", "confirm", "cancel"):
+            app.router.add_post(f"{CONTROL_PREFIX}/qr/{action}", self._control_qr)
+        return app
+
+    def state(self) -> dict[str, Any]:
+        """What the control API reports."""
+        newest: dict[int, str] = {}
+        for token, at in self.access_tokens.items():
+            newest[at.grant_id] = token  # issued in order, so the last one wins
+        return {
+            "now": self.clock(),
+            "expires_in": self.expires_in,
+            "min_refresh_interval": self.min_refresh_interval,
+            "counts": dict(self.counters),
+            "grants": [
+                {
+                    "grant_id": g.grant_id,
+                    "user_id": g.user_id,
+                    "app_id": g.app_id,
+                    "alive": g.alive,
+                    "refresh_token": g.refresh_token,
+                    "access_token": newest.get(g.grant_id),
+                    "authorized_at": g.authorized_at,
+                    "last_refresh_at": g.last_refresh_at,
+                }
+                for g in self.grants.values()
+            ],
+            "access_tokens": {
+                token: {"grant_id": at.grant_id, "expires_at": at.expires_at}
+                for token, at in self.access_tokens.items()
+            },
+            "used_refresh_tokens": list(self.used_refresh_tokens),
+            "secrets": sorted(self.secrets_issued()),  # every token string ever handed out
+            "qr_codes": [
+                {"uid": c.uid, "app_id": c.app_id, "status": c.status, "user_id": c.user_id}
+                for c in self.device_codes.values()
+            ],
+            "requests": [
+                {"path": r.path, "at": r.at, "code": r.code, "fault": r.fault}
+                for r in self.requests
+            ],
+        }
+
+    async def _control_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    async def _control_config(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "expires_in" in body:
+            self.expires_in = int(body["expires_in"])
+        if "min_refresh_interval" in body:
+            self.min_refresh_interval = float(body["min_refresh_interval"])
+        return web.json_response(self.state())
+
+    async def _control_authorize(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        grant = self.authorize(int(body.get("user_id", DEMO_USER_ID)))
+        return web.json_response({"grant_id": grant.grant_id, "refresh_token": grant.refresh_token})
+
+    async def _control_qr(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        uid = body.get("uid")
+        if not self.device_codes or (uid is not None and uid not in self.device_codes):
+            return web.json_response({"error": "no such QR code"}, status=404)
+        action = request.path.rsplit("/", 1)[1]
+        if action == "scan":
+            code = self.scan_device_code(uid, int(body.get("user_id", DEMO_USER_ID)))
+        elif action == "confirm":
+            code = self.confirm_device_code(uid)
+        else:
+            code = self.cancel_device_code(uid)
+        return web.json_response({"uid": code.uid, "status": code.status})
+
+
+async def main() -> None:  # pragma: no cover - a development tool
+    parser = argparse.ArgumentParser(description="Serve the 115 emulator on loopback.")
+    parser.add_argument("--port", type=int, default=8115, help="0 picks a free port")
+    parser.add_argument("--expires-in", type=int, default=7200, help="access-token lifetime, s")
+    parser.add_argument("--min-refresh-interval", type=float, default=30.0)
+    parser.add_argument("--user-name", default="emu_user", help="the demo account's name")
+    parser.add_argument(
+        "--print-json",
+        action="store_true",
+        help="print one JSON line (base_url, refresh_token, grant_id, user_id, user_name)",
+    )
+    parser.add_argument(
+        "--state-file", help="keep accounts and tokens in this JSON file across restarts"
+    )
+    args = parser.parse_args()
+    emulator = ControlledEmulator115(
+        expires_in=args.expires_in, min_refresh_interval=args.min_refresh_interval
+    )
+    emulator.state_file = args.state_file
+    emulator.load()
+    account = emulator.add_account(DEMO_USER_ID, args.user_name)
+    # Offer an authorization nobody has used yet; a used one's token is held by its user. It is
+    # of a token tool's app, so that QR codes of DEFAULT_APP_ID (two live grants per app) do
+    # not push it out, nor it them.
+    unused = [
+        g
+        for g in emulator.grants.values()
+        if g.alive
+        and g.user_id == account.user_id
+        and g.app_id == TOKEN_TOOL_APP_ID
+        and g.last_refresh_at is None
+    ]
+    grant = unused[-1] if unused else emulator.authorize(account.user_id, TOKEN_TOOL_APP_ID)
+    emulator.save()
+    running = await RunningEmulator(emulator, args.port).start()
+    if args.print_json:
+        info = {
+            "base_url": running.base_url,
+            "refresh_token": grant.refresh_token,
+            "grant_id": grant.grant_id,
+            "user_id": account.user_id,
+            "user_name": account.user_name,
+        }
+        print(json.dumps(info), flush=True)
+    else:
+        print(f"115 emulator on {running.base_url}", flush=True)
+        print(
+            f"Demo refresh token (paste it into the setup dialog): {grant.refresh_token}",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        emulator.save()
+        await running.stop()
