@@ -24,6 +24,7 @@ from custom_components.open115.api import (
     Open115Error,
     Open115RateLimitError,
     Open115TransientError,
+    Open115UnexplainedError,
     TokenPair,
 )
 
@@ -136,17 +137,21 @@ async def test_used_refresh_token_answers_40140120(
     clock.advance(emu.min_refresh_interval)
     err = await fails(Open115AuthError, client.refresh(old), emu)
     assert (err.code, err.reason) == (40140120, "used")
-    assert str(err) == "Token refresh failed with code 40140120 (refresh token check failed)"
+    assert str(err) == "Token refresh failed with code 40140120 (refresh token error)"
     # The rotated token still works: a failed use of the old one does not kill the grant.
+    clock.advance(emu.min_refresh_interval)
     second = await client.refresh(pair.refresh_token)
     assert second.refresh_token == emu.live_refresh_token(grant)
 
 
-async def test_rotated_elsewhere(client: Open115Client, emu: Emulator115, grant: Grant) -> None:
+async def test_rotated_elsewhere(
+    client: Open115Client, emu: Emulator115, grant: Grant, clock: FakeClock
+) -> None:
     ours = grant.refresh_token
     theirs = emu.rotate_elsewhere(grant)
     err = await fails(Open115AuthError, client.refresh(ours), emu)
     assert (err.code, err.reason) == (40140120, "used")
+    clock.advance(emu.min_refresh_interval)  # our refused request counted for the window
     assert (await client.refresh(theirs)).refresh_token == emu.live_refresh_token(grant)
 
 
@@ -227,17 +232,21 @@ async def test_frequency_control(
     err = await fails(Open115RateLimitError, client.refresh(pair.refresh_token), emu)
     assert err.code == 40140117
     assert str(err) == "Token refresh failed with code 40140117 (refresh frequently)"
-    # Frequency control is per account: another grant of the same account is limited too...
+    # Frequency control is per authorization (the 2026 document): another authorization of
+    # the same account is not limited.
     sibling = emu.authorize(USER_ID)
-    await fails(Open115RateLimitError, client.refresh(sibling.refresh_token), emu)
-    # ...another account is not.
-    stranger = emu.authorize(310000002)
-    await client.refresh(stranger.refresh_token)
-    # A refused refresh rotates nothing: the same token works once the interval has passed.
+    await client.refresh(sibling.refresh_token)
+    # A refused refresh rotates nothing and does not extend the window: the same token works
+    # once the interval since the last answered request has passed.
     assert emu.live_refresh_token(grant) == pair.refresh_token
     clock.advance(1)
     await client.refresh(pair.refresh_token)
-    assert [r.code for r in emu.requests] == [0, 40140117, 40140117, 0, 0]
+    assert [r.code for r in emu.requests] == [0, 40140117, 0, 0]
+    # Every request 115 answers counts, refused ones included: a retry right after a refused
+    # (used) token is limited too.
+    clock.advance(emu.min_refresh_interval)
+    await fails(Open115AuthError, client.refresh(pair.refresh_token), emu)
+    await fails(Open115RateLimitError, client.refresh(emu.live_refresh_token(grant)), emu)
 
 
 async def test_concurrent_refreshes_of_one_token_knock_each_other_out(
@@ -344,7 +353,12 @@ async def test_reauth_codes(
     ],
 )
 async def test_other_refresh_codes(
-    client: Open115Client, emu: Emulator115, grant: Grant, code: int, kind: type[Open115Error]
+    client: Open115Client,
+    emu: Emulator115,
+    grant: Grant,
+    clock: FakeClock,
+    code: int,
+    kind: type[Open115Error],
 ) -> None:
     token = grant.refresh_token
     emu.inject(REFRESH_PATH, f"code:{code}")
@@ -353,6 +367,7 @@ async def test_other_refresh_codes(
     assert str(err) == f"Token refresh failed with code {code} (injected)"
     # The injected answer did nothing to the grant: the same token still refreshes.
     assert emu.live_refresh_token(grant) == token
+    clock.advance(emu.min_refresh_interval)  # 115 answered: the request counted
     await client.refresh(token)
 
 
@@ -405,6 +420,7 @@ async def test_transient_faults_keep_tokens(
     client: Open115Client,
     emu: Emulator115,
     grant: Grant,
+    clock: FakeClock,
     fault: str,
     message: str | None,
     path: str,
@@ -430,6 +446,8 @@ async def test_transient_faults_keep_tokens(
     # Nothing happened on the server side: both tokens still work.
     assert emu.live_refresh_token(grant) == token
     await client.user_info(access)
+    if fault.startswith(("code:", "body:")):
+        clock.advance(emu.min_refresh_interval)  # 115's own answer: the request counted
     await client.refresh(token)
     assert emu.count(path) == sent + 1
     assert emu.in_flight == 0
@@ -596,7 +614,7 @@ async def test_refresh_error_without_code(
     client: Open115Client, emu: Emulator115, body: dict[str, Any]
 ) -> None:
     emu.inject_body(REFRESH_PATH, body)
-    err = await fails(Open115ApiError, client.refresh("rt_sent"), emu, "rt_sent")
+    err = await fails(Open115UnexplainedError, client.refresh("rt_sent"), emu, "rt_sent")
     assert err.code is None
     suffix = f" ({body['message']})" if "message" in body else ""
     assert str(err) == f"Token refresh failed without an error code{suffix}"
@@ -609,7 +627,6 @@ async def test_refresh_error_without_code(
         ([], "no data in the answer"),
         ("x", "no data in the answer"),
         ({"refresh_token": "rt_x", "expires_in": 7200}, "the answer holds no token pair"),
-        ({"access_token": "at_x", "expires_in": 7200}, "the answer holds no token pair"),
         ({**_PAIR, "access_token": "", "expires_in": 7200}, "the answer holds no token pair"),
         ({**_PAIR, "refresh_token": 5, "expires_in": 7200}, "the answer holds no token pair"),
         (_PAIR, "the answer has no valid expires_in"),

@@ -35,6 +35,7 @@ from .conftest import (
     OTHER_NAME,
     USER_ID,
     USER_NAME,
+    advance,
     make_entry,
     setup_entry,
     stored_entry,
@@ -374,6 +375,7 @@ async def test_user_step_error_then_recovery(
     emulator: Emulator115,
     emulator_url: str,
     grant: Grant,
+    freezer: FrozenDateTimeFactory,
     path: str,
     fault: str,
     error: str,
@@ -389,6 +391,9 @@ async def test_user_step_error_then_recovery(
     assert requests(emulator) == (1, 0)
     assert emulator.live_refresh_token(grant) == pasted
 
+    if path == REFRESH_PATH and fault.startswith("code:"):
+        # 115 answered, so the request counted: retrying within 60 s would be rate limited.
+        await advance(hass, freezer, 60)
     result = await submit(hass, result["flow_id"], pasted)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == str(USER_ID)
@@ -398,7 +403,11 @@ async def test_user_step_error_then_recovery(
 
 
 async def test_user_step_fixed_input_after_error(
-    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, grant: Grant
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """The user pastes a wrong token, then the right one."""
     result = await start_user_flow(hass)
@@ -407,10 +416,14 @@ async def test_user_step_fixed_input_after_error(
     result = await submit(hass, result["flow_id"], _used(emulator, grant))
     assert result["errors"] == {"base": "invalid_token"}
     assert requests(emulator) == (1, 0)
+    # Within 60 s of the refused request, 115 limits the authorization's refreshes.
+    result = await submit(hass, result["flow_id"], emulator.live_refresh_token(grant))
+    assert result["errors"] == {"base": "rate_limited"}
+    await advance(hass, freezer, 60)
     result = await submit(hass, result["flow_id"], emulator.live_refresh_token(grant))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert_pair_is_live(emulator, grant, dict(result["result"].data))
-    assert requests(emulator) == (2, 1)
+    assert requests(emulator) == (3, 1)
     await hass.async_block_till_done()
 
 
@@ -709,6 +722,7 @@ async def test_reauth_errors_then_success(
     emulator: Emulator115,
     emulator_url: str,
     grant: Grant,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     entry, result = await _entry_needing_reauth(hass, emulator, grant)
     # The dead token it holds is refused before any request.
@@ -725,6 +739,7 @@ async def test_reauth_errors_then_success(
     assert result["step_id"] == "reauth_confirm"
     assert result["errors"] == {"base": "rate_limited"}
     assert result["description_placeholders"]["account"] == USER_NAME
+    await advance(hass, freezer, 60)  # 115's answer counted for its frequency control
     emulator.inject(USER_INFO_PATH, FAULT_HTTP_502)
     result = await submit(hass, result["flow_id"], pasted)
     assert result["errors"] == {"base": "cannot_connect"}
@@ -806,6 +821,7 @@ async def test_reconfigure_errors_then_success(
     emulator_url: str,
     grant: Grant,
     config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     await setup_entry(hass, config_entry)
     result = await start_reconfigure(hass, config_entry)
@@ -826,6 +842,7 @@ async def test_reconfigure_errors_then_success(
     emulator.inject(REFRESH_PATH, "code:40140118")
     result = await submit(hass, result["flow_id"], pasted)
     assert result["errors"] == {"base": "unknown"}
+    await advance(hass, freezer, 60)  # 115's answer counted for its frequency control
     result = await submit(hass, result["flow_id"], pasted)
     assert result["reason"] == "reconfigure_successful"
     assert requests(emulator) == (3, 1)

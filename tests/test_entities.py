@@ -26,9 +26,9 @@ from custom_components.open115.const import (
     DEFAULT_REFRESH_MARGIN,
     DOMAIN,
     MAX_SCHEDULE_JITTER,
-    RATE_LIMIT_BACKOFF_START,
     REFRESH_TOKEN_LIFETIME,
     RETRY_BACKOFF_START,
+    SLOW_BACKOFF_START,
 )
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
@@ -206,7 +206,7 @@ async def test_states_follow_the_keeper(
     # A retry keeps its status while it runs: no flicker through "refreshing".
     assert statuses[2:] == ["rate_limited"]
     assert state_of(hass, PROBLEM) == STATE_ON
-    next_retry = retry + RATE_LIMIT_BACKOFF_START * 2
+    next_retry = retry + SLOW_BACKOFF_START * 2
     assert next_retry > expires_at
     assert state_of(hass, NEXT) == iso(next_retry)
 

@@ -152,9 +152,14 @@ async def test_setup_expired_and_unreachable_is_not_ready(
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.data["refresh_token"] == data["refresh_token"]  # kept
     assert emulator.count(REFRESH_PATH) == 1
-    # Home Assistant retries setup; the next attempt succeeds and nothing else refreshes.
-    await advance(hass, freezer, 10)
-    await advance(hass, freezer, 10)
+    # Home Assistant retries setup (5, 10, 20, 40 s ...); no attempt sends a request within
+    # 60 s of the failed one (115's frequency window), the first after it succeeds.
+    for _ in range(5):
+        await advance(hass, freezer, 10)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert emulator.count(REFRESH_PATH) == 1
+    for _ in range(3):
+        await advance(hass, freezer, 10)
     assert entry.state is ConfigEntryState.LOADED
     assert emulator.count(REFRESH_PATH) == 2
     assert entry.data["refresh_token"] == emulator.live_refresh_token(grant)
@@ -171,8 +176,8 @@ async def test_setup_within_margin_and_unreachable_loads_and_retries(
     coordinator = coordinator_of(entry)
     assert coordinator.data.status is TokenStatus.RETRYING
     assert coordinator.data.access_token == data["access_token"]
-    # The first retry comes after about 30 s (+-10 %), not before.
-    await advance(hass, freezer, 26)
+    # The first retry comes after 60 s (+10 %), never within 115's 60 s window.
+    await advance(hass, freezer, 59)
     assert emulator.count(REFRESH_PATH) == 1
     await advance(hass, freezer, 8)
     assert emulator.count(REFRESH_PATH) == 2
@@ -198,10 +203,11 @@ async def test_transient_failures_back_off_exponentially_and_keep_tokens(
         await advance(hass, freezer, 60)
     attempts = [r.at for r in emulator.requests if r.path == REFRESH_PATH]
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
-    # 30, 60, 120, 240, 480, 900 (cap), 900 ... each +-10 % and rounded up to the minute ticks.
-    expected = [30, 60, 120, 240, 480, 900, 900, 900]
+    # 60, 120, 240, 480, 900 (cap), 900 ... each +-10 % and rounded up to the minute ticks,
+    # never less than 60 s (115's frequency window counts retries too).
+    expected = [60, 120, 240, 480, 900, 900, 900, 900]
     for gap, want in zip(gaps, expected, strict=False):
-        assert want * 0.9 - 1 <= gap <= want * 1.1 + 60
+        assert max(want * 0.9 - 1, 60) <= gap <= want * 1.1 + 60
     codes = [(r.code, r.fault) for r in emulator.requests if r.path == REFRESH_PATH]
     # 8 failures, a success, and the next proactive refresh one token lifetime later.
     assert codes == [(None, FAULT_HTTP_502)] * 8 + [(0, None)] * 2
@@ -312,7 +318,9 @@ async def test_lost_response_ends_in_reauth_that_says_so(
     await advance(hass, freezer, 6600)
     coordinator = coordinator_of(config_entry)
     assert coordinator.data.status is TokenStatus.RETRYING
-    await advance(hass, freezer, 40)
+    await advance(hass, freezer, 59)
+    assert emulator.count(REFRESH_PATH) == 1  # not within 60 s of the lost one
+    await advance(hass, freezer, 10)
     assert emulator.count(REFRESH_PATH) == 2
     assert emulator.requests[-1].code == 40140120
     assert coordinator.data.status is TokenStatus.REAUTH_REQUIRED

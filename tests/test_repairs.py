@@ -109,7 +109,7 @@ def _bad_signature(emulator: Emulator115, grant: Grant) -> None:
     [
         (_revoke, "reauth_revoked", 40140116, 1),
         (_rotate_elsewhere, "reauth_used", 40140120, 1),
-        # The answer is lost after 115 rotated; the retry 30 s later sends the voided token.
+        # The answer is lost after 115 rotated; the retry 60 s later sends the voided token.
         (_lose_answer, "reauth_lost_response", 40140120, 2),
         (_bad_signature, "reauth_invalid", 40140115, 1),
     ],
@@ -132,7 +132,7 @@ async def test_reauth_issue_explains_and_clears_after_reauth(
     if requests == 2:
         assert keeper(config_entry).data.status is TokenStatus.RETRYING
         assert our_issues(hass) == set()
-        await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=1))
+        await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=2))
     assert emulator.count(REFRESH_PATH) == requests
     assert keeper(config_entry).data.status is TokenStatus.REAUTH_REQUIRED
 

@@ -167,6 +167,7 @@ async def test_no_token_anywhere(
     cap.add("flow used token", result)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_token"}
+    await move(dt_util.utcnow() + timedelta(seconds=60))  # 115's frequency window
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"refresh_token": f'  "Bearer {voided}" '}
     )

@@ -203,7 +203,12 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             pair = self._validated[1]
             account = await client.user_info(pair.access_token)
         except Open115AuthError as err:
-            errors["base"] = "revoked_token" if err.reason == "revoked" else "invalid_token"
+            if err.reason == "revoked":
+                errors["base"] = "revoked_token"
+            elif err.reason == "app_expired":
+                errors["base"] = "app_expired"
+            else:
+                errors["base"] = "invalid_token"
             return None
         except Open115RateLimitError:
             errors["base"] = "rate_limited"

@@ -29,10 +29,12 @@ ENV_BASE_URL: Final = "OPEN115_BASE_URL"
 # Keeper timing.
 MIN_REFRESH_INTERVAL: Final = timedelta(seconds=60)
 MAX_SCHEDULE_JITTER: Final = 30.0  # seconds a proactive refresh may start early
-RETRY_BACKOFF_START: Final = timedelta(seconds=30)
+# The network, HTTP 5xx and 115's "retry" codes: soon (never within MIN_REFRESH_INTERVAL).
+RETRY_BACKOFF_START: Final = timedelta(seconds=60)
 RETRY_BACKOFF_MAX: Final = timedelta(minutes=15)
-RATE_LIMIT_BACKOFF_START: Final = timedelta(minutes=5)
-RATE_LIMIT_BACKOFF_MAX: Final = timedelta(hours=1)
+# Rate limited (40140117), or an error answer without a usable code: slowly.
+SLOW_BACKOFF_START: Final = timedelta(minutes=5)
+SLOW_BACKOFF_MAX: Final = timedelta(hours=1)
 BACKOFF_JITTER: Final = 0.1  # +-10 %
 REFRESH_TOKEN_LIFETIME: Final = timedelta(days=365)
 

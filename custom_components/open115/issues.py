@@ -6,7 +6,8 @@ as its cause is gone:
 - `reauth_required_<entry_id>`: the refresh token is dead. Home Assistant already lists the
   re-authentication flow, but not why it is needed; this issue says why (revoked or pushed out
   by another authorization, used elsewhere, an answer lost in transit, the one-year limit).
-- `refresh_failing_<entry_id>`: refreshing has failed or been rate limited for an hour.
+- `refresh_failing_<entry_id>`: refreshing has failed, been rate limited, or been refused
+  without an error code for an hour.
 - `refresh_token_expiring_<entry_id>`: the refresh token's one-year limit is < 14 days away.
 
 The checks run on every coordinator update and, because "for an hour" and "14 days before"
@@ -21,7 +22,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .api import CODE_RATE_LIMITED
+from .api import CODE_RATE_LIMITED, Open115UnexplainedError
 from .const import DOMAIN
 from .keeper import TokenKeeper
 from .token_state import TokenState, TokenStatus
@@ -37,7 +38,9 @@ FAILING_STATUSES: Final = frozenset(
     {TokenStatus.RETRYING, TokenStatus.RATE_LIMITED, TokenStatus.EXPIRED}
 )
 # Reauth reasons with a text of their own; any other one (malformed, bad_signature) is "invalid".
-REAUTH_REASONS: Final = frozenset({"revoked", "expired", "used", "lost_response"})
+REAUTH_REASONS: Final = frozenset(
+    {"revoked", "expired", "used", "lost_response", "dead", "app_expired"}
+)
 
 
 def issue_id(kind: str, entry_id: str) -> str:
@@ -134,12 +137,15 @@ class TokenIssues:
             return
         self._cancel(ISSUE_FAILING)
         rate_limited = state.last_error_code == CODE_RATE_LIMITED
+        key = "refresh_rate_limited" if rate_limited else "refresh_failing"
+        if state.last_error == Open115UnexplainedError.__name__:
+            key = "refresh_unexplained"
         error = state.last_error or "unknown"
         if state.last_error_code is not None:
             error = f"{error} {state.last_error_code}"
         self._create(
             ISSUE_FAILING,
-            "refresh_rate_limited" if rate_limited else "refresh_failing",
+            key,
             ir.IssueSeverity.ERROR
             if state.status is TokenStatus.EXPIRED
             else ir.IssueSeverity.WARNING,

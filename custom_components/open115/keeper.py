@@ -38,10 +38,10 @@ from .const import (
     LOGGER,
     MAX_SCHEDULE_JITTER,
     MIN_REFRESH_INTERVAL,
-    RATE_LIMIT_BACKOFF_MAX,
-    RATE_LIMIT_BACKOFF_START,
     RETRY_BACKOFF_MAX,
     RETRY_BACKOFF_START,
+    SLOW_BACKOFF_MAX,
+    SLOW_BACKOFF_START,
 )
 from .exceptions import KeeperError, ReauthRequiredError, RefreshTooSoonError
 from .helpers import async_flush_config_entries, create_client
@@ -71,6 +71,9 @@ class _EntryShared:
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     backoff: _Backoff | None = None
+    # When the last refresh request was sent (whatever its answer): 115's frequency control
+    # counts per authorization, so the next one waits MIN_REFRESH_INTERVAL.
+    last_request_at: datetime | None = None
 
 
 DATA_SHARED: HassKey[dict[str, _EntryShared]] = HassKey(f"{DOMAIN}_shared")
@@ -138,6 +141,19 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         """When the proactive refresh of the current token is due (without jitter)."""
         return self.data.expires_at - self.margin
 
+    def _earliest_request(self) -> datetime | None:
+        """When the next refresh request may be sent: after the backoff and the 60 s window."""
+        last = self._shared.last_request_at
+        window = last + MIN_REFRESH_INTERVAL if last is not None else None
+        if self._retry_at is None or window is None:
+            return self._retry_at or window
+        return max(self._retry_at, window)
+
+    def _may_refresh(self, now: datetime) -> bool:
+        """Whether a refresh request may be sent now."""
+        earliest = self._earliest_request()
+        return earliest is None or now >= earliest
+
     def _valid_for(self, seconds: float) -> bool:
         # time.time() is dt_util.utcnow()'s clock (frozen alike in tests), and far cheaper.
         return self.data.expires_ts - time.time() > seconds
@@ -153,15 +169,17 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         setting_up, self._setting_up = self._setting_up, False
         if self.data.status is TokenStatus.REAUTH_REQUIRED:
             return self.data
-        if self._retry_at is not None and dt_util.utcnow() < self._retry_at:
-            # Backing off (also when rate limited before a reload or a setup retry): no
-            # request now; without a valid token setup fails, and Home Assistant retries it.
+        earliest = self._earliest_request()
+        if earliest is not None and dt_util.utcnow() < earliest:
+            # Backing off (also when rate limited before a reload or a setup retry), or inside
+            # the 60 s window of the last request: no request now; without a valid token setup
+            # fails, and Home Assistant retries it.
             if setting_up and not self._valid_for(0):
                 raise UpdateFailed(
                     translation_domain=DOMAIN, translation_key="setup_refresh_failed"
                 )
             if self._unsub_timer is None:
-                self._schedule(max(self._retry_at, self._jittered(self.refresh_due_at())))
+                self._schedule(max(earliest, self._jittered(self.refresh_due_at())))
             return self.data
         if dt_util.utcnow() < self.refresh_due_at():
             if self._unsub_timer is None:
@@ -170,9 +188,7 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         try:
             async with self._lock:
                 now = dt_util.utcnow()
-                if now >= self.refresh_due_at() and (
-                    self._retry_at is None or now >= self._retry_at
-                ):
+                if now >= self.refresh_due_at() and self._may_refresh(now):
                     await self._async_refresh_locked()
         except ReauthRequiredError as err:
             if setting_up:
@@ -219,6 +235,7 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         self._raise_if_reauth_required()
         async with self._lock:
             self._raise_if_reauth_required()
+            self._adopt_stored_pair()
             rejected = rejected_token is not None and rejected_token == self.data.access_token
             if not rejected and self._valid_for(needed):
                 return self.data
@@ -238,10 +255,6 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
                 raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
             return self.data
 
-    def _may_refresh(self, now: datetime) -> bool:
-        """Whether a refresh request may be sent now (not while backing off)."""
-        return self._retry_at is None or now >= self._retry_at
-
     def _raise_if_reauth_required(self) -> None:
         if self.data.status is TokenStatus.REAUTH_REQUIRED:
             raise ReauthRequiredError("reauth_required", entry_title=self.config_entry.title)
@@ -250,6 +263,10 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         """Refresh now (the `refresh_token` action), unless the last refresh is too recent."""
         async with self._lock:
             self._raise_if_reauth_required()
+            if self._shut_down:
+                # Unloaded: the keeper that replaced this one refreshes (or will).
+                raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
+            self._adopt_stored_pair()
             if (
                 self._shared.backoff is not None  # rate limited (the status may say expired)
                 and self._retry_at is not None
@@ -258,7 +275,9 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
                 # 115 asked us to slow down: a forced refresh now would only prolong it.
                 raise KeeperError("rate_limited", entry_title=self.config_entry.title)
             last = self.data.refreshed_at
-            if last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL:
+            if (
+                last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL
+            ) or not self._may_refresh(dt_util.utcnow()):
                 raise RefreshTooSoonError(
                     "refresh_too_soon",
                     seconds=str(int(MIN_REFRESH_INTERVAL.total_seconds())),
@@ -273,16 +292,19 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         if self._shut_down:
             # Unloaded: the keeper that replaced this one refreshes (or will).
             raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
-        if self.config_entry.data.get(CONF_REFRESH_TOKEN) != self.data.refresh_token:
-            # The keeper this one replaced was unloaded while its refresh was in flight, and
-            # stored the rotated pair since: use that one (this one's token is void).
-            self._use(state_from_entry(self.config_entry))
+        if self._adopt_stored_pair():
             return
+        if (earliest := self._earliest_request()) is not None and dt_util.utcnow() < earliest:
+            # Never two requests for one authorization within 60 s, retries included (115's
+            # frequency control); callers check first, this keeps the rule whatever they do.
+            self._schedule(earliest)
+            raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
         self._cancel_timer()
         if self.data.failures == 0:
             # A retry keeps showing why it is retrying, so the problem sensor does not flicker.
             self._publish(replace(self.data, status=TokenStatus.REFRESHING))
         sent = self.data.refresh_token
+        self._shared.last_request_at = dt_util.utcnow()
         try:
             pair = await self.client.refresh(sent)
         except Open115AuthError as err:
@@ -301,6 +323,17 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
                 entry_title=self.config_entry.title,
             ) from err
         await self._async_store(pair)
+
+    def _adopt_stored_pair(self) -> bool:
+        """Use the entry's pair when it is newer than this keeper's; True when it was.
+
+        The keeper this one replaced was unloaded while its refresh was in flight, and stored
+        the rotated pair since: this one's copy is void (and its access token may be too).
+        """
+        if self.config_entry.data.get(CONF_REFRESH_TOKEN) == self.data.refresh_token:
+            return False
+        self._use(state_from_entry(self.config_entry))
+        return True
 
     async def _async_store(self, pair: TokenPair) -> None:
         """Persist the rotated pair (on disk now), then publish, reschedule and announce it."""
@@ -379,14 +412,18 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         now = dt_util.utcnow()
         failures = self.data.failures + 1
         rate_limited = isinstance(err, Open115RateLimitError)
+        # The network, 5xx and 115's "retry" codes retry soon; an answer that refuses for
+        # another reason (rate limited, no error code, an unknown code) retries slowly.
         start, cap = (
-            (RATE_LIMIT_BACKOFF_START, RATE_LIMIT_BACKOFF_MAX)
-            if rate_limited
-            else (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
+            (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
+            if isinstance(err, Open115TransientError)
+            else (SLOW_BACKOFF_START, SLOW_BACKOFF_MAX)
         )
         delay = min(start * 2 ** min(failures - 1, 16), cap)
         delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
-        self._retry_at = now + delay
+        # Never inside the 60 s window of the request that just failed, jitter included.
+        self._retry_at = max(now + delay, self._earliest_request() or now)
+        delay = self._retry_at - now
         self._shared.backoff = (
             _Backoff(
                 self.data.refresh_token,

@@ -5,10 +5,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .core import (
+    FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
+    FAULT_NO_REFRESH_TOKEN,
     REFRESH_PATH,
     AccessToken,
     EmulatorCore,
+    Grant,
 )
 
 
@@ -23,13 +26,20 @@ class RefreshEndpoint(EmulatorCore):
     async def _refresh(self, request: web.Request) -> web.StreamResponse:
         fault = await self._begin(request)
         try:
-            if fault is not None and fault != FAULT_DROP_AFTER_ROTATE:
-                self._log(REFRESH_PATH, None, fault)
-                return await self._fault_response(request, fault)
             form = await request.post()
             token = str(form.get("refresh_token", ""))
-            code, response = self._do_refresh(token)
-            self._log(REFRESH_PATH, code, fault)
+            grant = self._grant_of(token)
+            if fault is not None and fault not in (FAULT_DROP_AFTER_ROTATE, FAULT_NO_REFRESH_TOKEN):
+                # 115 itself answered: the request counts for frequency control. A gateway's
+                # page, a reset or a hang may not have reached it, and does not count.
+                if grant is not None and fault.startswith(("code:", "body:", FAULT_CODELESS)):
+                    grant.last_request_at = self.clock()
+                self._log(REFRESH_PATH, None, fault, grant.grant_id if grant else None)
+                return await self._fault_response(request, fault)
+            code, response = self._do_refresh(
+                token, grant, keep_refresh_token=fault == FAULT_NO_REFRESH_TOKEN
+            )
+            self._log(REFRESH_PATH, code, fault, grant.grant_id if grant else None)
             if fault == FAULT_DROP_AFTER_ROTATE:
                 return await self._fault_response(request, fault)
             return response
@@ -37,43 +47,54 @@ class RefreshEndpoint(EmulatorCore):
             self.in_flight -= 1
             self.in_flight_by_path[REFRESH_PATH] -= 1
 
-    def _do_refresh(self, token: str) -> tuple[int, web.Response]:
+    def _grant_of(self, token: str) -> Grant | None:
+        """The authorization a refresh token belongs (or belonged) to."""
+        if token in self.used_refresh_tokens:
+            return self.grants.get(self.used_refresh_tokens[token])
+        return next((g for g in self.grants.values() if g.refresh_token == token), None)
+
+    def _do_refresh(
+        self, token: str, grant: Grant | None, *, keep_refresh_token: bool = False
+    ) -> tuple[int, web.Response]:
         now = self.clock()
         if not token:
             return 40140114, self._error(40140114, "refresh_token invalid (empty)")
-        if token in self.used_refresh_tokens:
-            return 40140120, self._error(40140120, "refresh token check failed")
-        grant = next((g for g in self.grants.values() if g.refresh_token == token), None)
         if grant is None:
             return 40140114, self._error(40140114, "refresh token format error")
-        if not grant.alive:
-            return grant.dead_code, self._error(grant.dead_code, "refresh token invalid")
-        if now >= grant.refresh_expires_at:
-            return 40140119, self._error(40140119, "refresh token expired")
-        last = max(
-            (
-                g.last_refresh_at
-                for g in self.grants.values()
-                if g.user_id == grant.user_id and g.last_refresh_at is not None
-            ),
-            default=None,
-        )
+        last, grant.last_request_at = grant.last_request_at, now
+        if self.dead_after_failures is not None and grant.refused >= self.dead_after_failures:
+            # The 2026-08 document: a token that kept failing is dead for good.
+            return 40140137, self._error(40140137, "请停止重试并重新授权")
+        refused = self._refusal(token, grant, now)
+        if refused is not None:
+            grant.refused += 1
+            return refused[0], self._error(*refused)
         if last is not None and now - last < self.min_refresh_interval:
+            # Per authorization, counted from its last request that 115 answered; a refusal for
+            # frequency does not extend the window.
+            grant.last_request_at = last
             return 40140117, self._error(40140117, "refresh frequently")
         grant.last_refresh_at = now
-        self.used_refresh_tokens[token] = grant.grant_id
-        grant.refresh_token = self._new_token("rt")
+        if self.strict_access_tokens:
+            for access, at in list(self.access_tokens.items()):
+                if at.grant_id == grant.grant_id:
+                    del self.access_tokens[access]
+        data: dict[str, object] = {"expires_in": self.expires_in}
+        if not keep_refresh_token:
+            self.used_refresh_tokens[token] = grant.grant_id
+            grant.refresh_token = self._new_token("rt")
+            data["refresh_token"] = grant.refresh_token
         access = self._new_token("at")
         self.access_tokens[access] = AccessToken(grant.grant_id, now + self.expires_in)
-        return 0, web.json_response(
-            {
-                "state": 1,
-                "code": 0,
-                "message": "",
-                "data": {
-                    "access_token": access,
-                    "refresh_token": grant.refresh_token,
-                    "expires_in": self.expires_in,
-                },
-            }
-        )
+        data["access_token"] = access
+        return 0, web.json_response({"state": 1, "code": 0, "message": "", "data": data})
+
+    def _refusal(self, token: str, grant: Grant, now: float) -> tuple[int, str] | None:
+        """Why a refresh token is refused (used, revoked, past the one-year limit), if it is."""
+        if token in self.used_refresh_tokens:
+            return 40140120, "refresh token error"  # a captured real answer's text
+        if not grant.alive:
+            return grant.dead_code, "refresh token invalid"
+        if now >= grant.refresh_expires_at:
+            return 40140119, "refresh token expired"
+        return None

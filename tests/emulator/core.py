@@ -26,6 +26,11 @@ FAULT_HTTP_429 = "http429"
 FAULT_HTML = "html"  # a gateway's HTML error page with HTTP 200
 FAULT_RESET = "reset"  # close the connection without answering, nothing done
 FAULT_DROP_AFTER_ROTATE = "drop_after_rotate"  # rotate, then close without answering
+# An error answer without a usable code, as reported in 2025-03: errno 0, "refresh token error".
+FAULT_CODELESS = "codeless"
+# A successful refresh whose answer holds no new refresh token; the sent one stays valid (two
+# independent clients handle this; see shared/spec/115-open-api.md, "Refresh").
+FAULT_NO_REFRESH_TOKEN = "no_refresh_token"
 # "code:<n>" answers a 115 error with code n; "body:<status>:<text>" answers `text` verbatim
 # (as application/json) with HTTP `status`; see `inject_body`.
 FAULTS = frozenset(
@@ -37,6 +42,8 @@ FAULTS = frozenset(
         FAULT_HTML,
         FAULT_RESET,
         FAULT_DROP_AFTER_ROTATE,
+        FAULT_CODELESS,
+        FAULT_NO_REFRESH_TOKEN,
     }
 )
 REFRESH_PATH = "/open/refreshToken"
@@ -64,7 +71,9 @@ class Grant:
     refresh_token: str
     alive: bool = True
     dead_code: int = 0
-    last_refresh_at: float | None = None
+    last_refresh_at: float | None = None  # the last successful refresh
+    last_request_at: float | None = None  # the last refresh request of any of its tokens
+    refused: int = 0  # refreshes refused as revoked/used/expired (see dead_after_failures)
 
     @property
     def refresh_expires_at(self) -> float:
@@ -88,6 +97,8 @@ class LoggedRequest:
     at: float
     code: int | None
     fault: str | None = None
+    # The authorization a refresh request was for, when known (not part of equality).
+    grant_id: int | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -96,7 +107,15 @@ class EmulatorCore:
 
     clock: Callable[[], float] = time.time
     expires_in: int = 7200
-    min_refresh_interval: float = 30.0
+    # Frequency control: a refresh of one authorization within this many seconds of the last
+    # one is answered 40140117 (the 2026 document: 60 s per authorization).
+    min_refresh_interval: float = 60.0
+    # Strict: the access tokens of an authorization stop working when it is refreshed (the 2026
+    # document tells callers to stop using pre-refresh credentials).
+    strict_access_tokens: bool = False
+    # After this many refused refreshes (40140116/119/120), an authorization's tokens answer
+    # 40140137 ("stop retrying and authorize again") from then on; None: never.
+    dead_after_failures: int | None = None
     max_grants_per_app: int = 2
     accounts: dict[int, Account] = field(default_factory=dict)
     grants: dict[int, Grant] = field(default_factory=dict)
@@ -232,8 +251,10 @@ class EmulatorCore:
         await asyncio.sleep(0)  # let concurrent requests overlap, as on a real server
         return fault
 
-    def _log(self, path: str, code: int | None, fault: str | None = None) -> None:
-        self.requests.append(LoggedRequest(path, self.clock(), code, fault))
+    def _log(
+        self, path: str, code: int | None, fault: str | None = None, grant_id: int | None = None
+    ) -> None:
+        self.requests.append(LoggedRequest(path, self.clock(), code, fault, grant_id))
 
     async def _fault_response(self, request: web.Request, fault: str) -> web.StreamResponse:
         if fault == FAULT_HANG:
@@ -245,8 +266,9 @@ class EmulatorCore:
             request.transport.abort()
             return web.Response(status=500)
         if fault.startswith("code:"):
-            code = int(fault.removeprefix("code:"))
-            return web.json_response({"state": 0, "code": code, "message": "injected", "data": {}})
+            return self._error(int(fault.removeprefix("code:")), "injected")
+        if fault == FAULT_CODELESS:
+            return web.json_response({"state": 0, "errno": 0, "error": "refresh token error"})
         if fault.startswith("body:"):
             code_text, _, text = fault.removeprefix("body:").partition(":")
             return web.Response(status=int(code_text), text=text, content_type="application/json")
@@ -259,10 +281,22 @@ class EmulatorCore:
 
     @staticmethod
     def _error(code: int, message: str, *, proapi: bool = False) -> web.Response:
+        """An error answer with both pairs, as captured real answers carry them.
+
+        Passport: `{"state":0,"code":40140120,"errno":40140120,"data":{},"message":"refresh
+        token error","error":"refresh token error"}`; proapi says `state: false`.
+        """
         state: Any = False if proapi else 0
-        if proapi:
-            return web.json_response({"state": state, "errno": code, "error": message, "data": {}})
-        return web.json_response({"state": state, "code": code, "message": message, "data": {}})
+        return web.json_response(
+            {
+                "state": state,
+                "code": code,
+                "errno": code,
+                "message": message,
+                "error": message,
+                "data": {},
+            }
+        )
 
 
 class RunningEmulator:

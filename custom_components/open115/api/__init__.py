@@ -33,6 +33,7 @@ from .errors import (
     Open115Error,
     Open115RateLimitError,
     Open115TransientError,
+    Open115UnexplainedError,
 )
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
 
@@ -66,6 +67,7 @@ __all__ = [
     "Open115Error",
     "Open115RateLimitError",
     "Open115TransientError",
+    "Open115UnexplainedError",
     "Pkce",
     "TokenPair",
     "as_size",

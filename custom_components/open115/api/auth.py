@@ -94,7 +94,9 @@ class AuthApi(Transport):
             data={"refresh_token": refresh_token},
             secret=refresh_token,
         )
-        return self._parse_pair(body, "Token refresh")
+        # 115 sometimes answers a successful refresh without a new refresh token; two clients
+        # (see the spec) then keep the one they sent, which stays valid.
+        return self._parse_pair(body, "Token refresh", sent_refresh_token=refresh_token)
 
     async def auth_device_code(self, client_id: str, pkce: Pkce) -> DeviceCode:
         """Start a device-code authorization of app `client_id`; the QR text is in the answer."""
@@ -174,12 +176,14 @@ class AuthApi(Transport):
         )
         return self._parse_pair(body, what)
 
-    def _parse_pair(self, body: Mapping[str, Any], what: str) -> TokenPair:
+    def _parse_pair(
+        self, body: Mapping[str, Any], what: str, sent_refresh_token: str | None = None
+    ) -> TokenPair:
         data = body.get("data")
         if not isinstance(data, dict):
             raise Open115TransientError(f"{what} failed: no data in the answer")
         access = data.get("access_token")
-        refresh = data.get("refresh_token")
+        refresh = data.get("refresh_token") or sent_refresh_token
         raw_expires = data.get("expires_in")
         expires_in = None if isinstance(raw_expires, bool) else as_int(raw_expires)
         if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):

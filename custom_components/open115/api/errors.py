@@ -14,11 +14,20 @@ REAUTH_REASONS: Final[Mapping[int, str]] = {
     40140116: "revoked",
     40140119: "expired",
     40140120: "used",
+    # The 2026-08 document: a token that kept failing is marked dead ("stop retrying and
+    # authorize again"); every later refresh answers this.
+    40140137: "dead",
+    # "Your access permission has expired": the app behind the token lost its access.
+    40140110: "app_expired",
 }
 CODE_RATE_LIMITED: Final = 40140117
 CODE_TOO_MANY_APPS: Final = 40140122  # the account authorized too many apps
 TRANSIENT_CODES: Final = frozenset({40140121, 40110000})
 ACCESS_TOKEN_CODES: Final = frozenset({40140123, 40140124, 40140125, 40140126})
+# proapi refuses an access token with these too (115-sdk-go refreshes on 99 or any 401xxxxx;
+# 40100000 "parameter error" is its answer to an empty or unusable token).
+CODE_PROAPI_TOKEN_REFUSED: Final = 99
+CODE_PROAPI_BAD_PARAMETER: Final = 40100000
 TRANSIENT_HTTP_STATUSES: Final = frozenset({405, 408, 425, 429})
 
 
@@ -56,6 +65,10 @@ class Open115ApiError(Open115Error):
     """Any other error answer from 115 (bad AppID, certification expired, ...)."""
 
 
+class Open115UnexplainedError(Open115ApiError):
+    """An error answer without a usable code (seen: errno 0, "refresh token error")."""
+
+
 def as_int(value: Any) -> int | None:
     """Read an int from an int, a numeric string or a whole float; None otherwise."""
     if isinstance(value, bool):
@@ -80,10 +93,23 @@ def is_success(body: Mapping[str, Any]) -> bool:
     return (as_int(body.get("code")) or as_int(body.get("errno")) or 0) == 0
 
 
-def error_for(body: Mapping[str, Any], what: str, secret: str | None) -> Open115Error:
+def is_access_token_refused(code: int) -> bool:
+    """Whether a proapi answer's code says the access token was refused."""
+    return (
+        code in ACCESS_TOKEN_CODES
+        or code in (CODE_PROAPI_TOKEN_REFUSED, CODE_PROAPI_BAD_PARAMETER)
+        or str(code).startswith("401")
+    )
+
+
+def error_for(
+    body: Mapping[str, Any], what: str, secret: str | None, *, proapi: bool = False
+) -> Open115Error:
     """Map an error answer to the typed error a caller can act on.
 
-    The server's message is quoted, with the token that was sent blanked out of it.
+    The server's message is quoted, with the token that was sent blanked out of it. `proapi`:
+    the answer is the Open API's, where any 401xxxxx (and 99) refuses the access token; on the
+    passport hosts 401401xx are refresh-token and parameter codes.
     """
     code = as_int(body.get("code")) or as_int(body.get("errno"))
     raw = body.get("message") or body.get("error") or ""
@@ -98,6 +124,8 @@ def error_for(body: Mapping[str, Any], what: str, secret: str | None) -> Open115
         return Open115RateLimitError(detail, code=code)
     if code in TRANSIENT_CODES:
         return Open115TransientError(detail, code=code)
-    if code in ACCESS_TOKEN_CODES:
+    if code in ACCESS_TOKEN_CODES or (proapi and code and is_access_token_refused(code)):
         return Open115AccessTokenError(detail, code=code)
+    if not code:
+        return Open115UnexplainedError(detail)
     return Open115ApiError(detail, code=code)

@@ -60,6 +60,7 @@ class Transport:
         secret: str | None = None,
         wait: float | None = None,
         raise_for_error: bool = True,
+        proapi: bool = False,
     ) -> dict[str, Any]:
         """Send one request and return the JSON body of a successful answer.
 
@@ -92,7 +93,7 @@ class Transport:
         if status >= 400 and is_success(body):
             raise Open115ApiError(f"{what} failed with HTTP {status}")
         if raise_for_error and not is_success(body):
-            raise error_for(body, what, secret)
+            raise error_for(body, what, secret, proapi=proapi)
         return body
 
     async def _proapi(
@@ -114,4 +115,5 @@ class Transport:
             params=params,
             headers={"Authorization": f"Bearer {access_token}"},
             secret=access_token,
+            proapi=True,
         )
