@@ -1,0 +1,223 @@
+"""The keeper against the real 115's rules: dead tokens, code-less answers, the 60 s window,
+answers without a refresh token, and consumers reporting a refused access token."""
+
+import asyncio
+from datetime import timedelta
+import itertools
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.open115 import async_get_access_token
+from custom_components.open115.const import DOMAIN
+from custom_components.open115.exceptions import KeeperError, ReauthRequiredError
+from custom_components.open115.keeper import TokenKeeper
+from custom_components.open115.token_state import TokenStatus
+
+from .conftest import advance, make_entry, setup_entry
+from .emulator import (
+    FAULT_CODELESS,
+    FAULT_HTTP_502,
+    FAULT_NO_REFRESH_TOKEN,
+    REFRESH_PATH,
+    Emulator115,
+    Grant,
+)
+
+pytestmark = pytest.mark.usefixtures("emulator_url")
+
+
+def keeper_of(entry: MockConfigEntry) -> TokenKeeper:
+    keeper: TokenKeeper = entry.runtime_data.keeper
+    return keeper
+
+
+def refresh_times(emulator: Emulator115) -> list[float]:
+    return [r.at for r in emulator.requests if r.path == REFRESH_PATH]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "issue_key"),
+    [(40140137, "dead", "reauth_dead"), (40140110, "app_expired", "reauth_app_expired")],
+)
+async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+    code: int,
+    reason: str,
+    issue_key: str,
+) -> None:
+    await setup_entry(hass, config_entry)
+    emulator.inject(REFRESH_PATH, f"code:{code}")
+    await advance(hass, freezer, 6600)  # the proactive refresh
+    keeper = keeper_of(config_entry)
+    assert keeper.data.status is TokenStatus.REAUTH_REQUIRED
+    assert keeper.data.reauth_reason == reason
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"reauth_required_{config_entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == issue_key
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["code"] == str(code)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    # A consumer is told at once; nothing sends the dead token again, ever.
+    with pytest.raises(ReauthRequiredError):
+        await async_get_access_token(hass, min_validity=7000)
+    for _ in range(48):
+        await advance(hass, freezer, 3600)
+    assert emulator.count(REFRESH_PATH) == 1
+
+
+async def test_codeless_answers_retry_slowly_and_are_reported_within_an_hour(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    kept = dict(config_entry.data)
+    emulator.inject(REFRESH_PATH, *[FAULT_CODELESS] * 4)
+    await advance(hass, freezer, 6600)
+    keeper = keeper_of(config_entry)
+    assert keeper.data.status is TokenStatus.RETRYING
+    assert keeper.data.last_error == "Open115UnexplainedError"
+    assert keeper.data.last_error_code is None
+    # The token still lives its last 10 minutes: consumers get it.
+    assert await async_get_access_token(hass) == kept["access_token"]
+    issue_id = f"refresh_failing_{config_entry.entry_id}"
+    for _ in range(75):
+        await advance(hass, freezer, 60)
+        if ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None:
+            break
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "refresh_unexplained"
+    # Slow: 5 min, 10 min, 20 min (each +-10 %), never a hot loop; tokens kept throughout.
+    gaps = [b - a for a, b in itertools.pairwise(refresh_times(emulator))]
+    assert len(gaps) == 3
+    for gap, want in zip(gaps, [300, 600, 1200], strict=True):
+        assert want * 0.9 - 1 <= gap <= want * 1.1 + 60
+    assert config_entry.data["refresh_token"] == kept["refresh_token"]
+    assert keeper.data.status is TokenStatus.EXPIRED
+    # The fifth attempt succeeds: the issue goes, the status is ok.
+    for _ in range(60):
+        await advance(hass, freezer, 60)
+    assert keeper.data.status is TokenStatus.OK
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert config_entry.data["refresh_token"] == emulator.live_refresh_token(grant)
+
+
+async def test_no_two_requests_within_60_seconds_whoever_asks(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+) -> None:
+    """A failed refresh, then consumers, the action and a reload: nothing within 60 s."""
+    entry = make_entry(emulator, grant, expires_in=300)
+    emulator.inject(REFRESH_PATH, FAULT_HTTP_502)
+    await setup_entry(hass, entry)  # within the margin: refreshes at setup, which fails
+    assert emulator.count(REFRESH_PATH) == 1
+    keeper = keeper_of(entry)
+    assert keeper.data.status is TokenStatus.RETRYING
+    token = keeper.data.access_token
+    # A consumer that needs more than the token has left gets the live token, no request.
+    assert await async_get_access_token(hass, min_validity=3000) == token
+    # One reporting it refused cannot make it refresh either.
+    with pytest.raises(KeeperError) as err:
+        await async_get_access_token(hass, rejected_token=token)
+    assert err.value.translation_key == "token_rejected"
+    with pytest.raises(KeeperError):
+        await hass.services.async_call(
+            DOMAIN, "refresh_token", {}, blocking=True, return_response=True
+        )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert emulator.count(REFRESH_PATH) == 1
+    await advance(hass, freezer, 30)
+    assert emulator.count(REFRESH_PATH) == 1
+    for _ in range(6):
+        await advance(hass, freezer, 10)
+    assert emulator.count(REFRESH_PATH) == 2
+    times = refresh_times(emulator)
+    assert times[1] - times[0] >= 60
+    assert keeper_of(entry).data.status is TokenStatus.OK
+
+
+async def test_refresh_without_a_new_refresh_token_keeps_the_sent_one(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    sent = config_entry.data["refresh_token"]
+    old_access = config_entry.data["access_token"]
+    emulator.inject(REFRESH_PATH, FAULT_NO_REFRESH_TOKEN)
+    await advance(hass, freezer, 6600)
+    keeper = keeper_of(config_entry)
+    assert keeper.data.status is TokenStatus.OK
+    assert config_entry.data["refresh_token"] == sent == emulator.live_refresh_token(grant)
+    assert config_entry.data["access_token"] != old_access
+    assert keeper.data.expires_at == dt_util.utcnow() + timedelta(seconds=7200)
+    # The next refresh sends the same refresh token, which 115 still accepts, and rotates.
+    await advance(hass, freezer, 6600)
+    assert [r.code for r in emulator.requests if r.path == REFRESH_PATH] == [0, 0]
+    assert config_entry.data["refresh_token"] == emulator.live_refresh_token(grant) != sent
+
+
+async def test_rejected_token_refreshes_once_for_all_reporters(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    """115 dropped a session early: every consumer reports it; one refresh serves them all."""
+    emulator.strict_access_tokens = True
+    await setup_entry(hass, config_entry)
+    await advance(hass, freezer, 120)  # the stored pair is older than the 60 s window
+    refused = await async_get_access_token(hass)
+    results = await asyncio.gather(
+        *(async_get_access_token(hass, rejected_token=refused) for _ in range(10))
+    )
+    assert emulator.count(REFRESH_PATH) == 1
+    assert emulator.max_in_flight_by_path[REFRESH_PATH] == 1
+    assert len(set(results)) == 1
+    (fresh,) = set(results)
+    assert fresh != refused
+    assert fresh == config_entry.data["access_token"]
+    # A late report of the replaced token just returns the current one.
+    assert await async_get_access_token(hass, rejected_token=refused) == fresh
+    assert emulator.count(REFRESH_PATH) == 1
+    # Strict 115: the old access token is dead, the new one works.
+    assert refused not in emulator.access_tokens
+    assert fresh in emulator.access_tokens
+
+
+async def test_rejected_token_when_the_pair_is_dead_starts_reauth(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    await advance(hass, freezer, 120)
+    emulator.revoke(grant)
+    token = config_entry.data["access_token"]
+    with pytest.raises(ReauthRequiredError):
+        await async_get_access_token(hass, rejected_token=token)
+    assert keeper_of(config_entry).data.reauth_reason == "revoked"
+    with pytest.raises(ReauthRequiredError):
+        await async_get_access_token(hass, rejected_token=token)
+    assert emulator.count(REFRESH_PATH) == 1
