@@ -629,6 +629,7 @@ async def _entry_needing_reauth(
     emulator.revoke(grant)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     assert flows[0]["context"]["source"] == SOURCE_REAUTH
@@ -747,6 +748,7 @@ async def test_reauth_errors_then_success(
     # The retry reuses the rotated pair.
     result = await submit(hass, result["flow_id"], pasted)
     assert result["reason"] == "reauth_successful"
+    assert "refused" not in entry.data  # the new token is not marked refused
     assert requests(emulator) == (3, 2)
     assert_pair_is_live(emulator, new_grant, dict(entry.data))
     await hass.async_block_till_done()

@@ -6,6 +6,7 @@ from datetime import timedelta
 import itertools
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -73,6 +74,15 @@ async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
     for _ in range(48):
         await advance(hass, freezer, 3600)
     assert emulator.count(REFRESH_PATH) == 1
+    # Not after a restart either: the refusal is on disk, setup asks for re-authentication.
+    assert config_entry.data["refused"] == {"reason": reason, "code": code}
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert emulator.count(REFRESH_PATH) == 1
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"reauth_required_{config_entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == issue_key
 
 
 async def test_codeless_answers_retry_slowly_and_are_reported_within_an_hour(

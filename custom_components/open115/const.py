@@ -16,6 +16,9 @@ CONF_REFRESHED_AT: Final = "refreshed_at"
 CONF_AUTHORIZED_AT: Final = "authorized_at"
 # The 115 Open Platform AppID a QR-code sign-in used (kept for the next re-authentication).
 CONF_APP_ID: Final = "app_id"
+# Set when 115 refused the stored refresh token for good ({"reason": ..., "code": ...}): it is
+# never sent again, also not after a restart; a new authorization replaces it.
+CONF_REFUSED: Final = "refused"
 
 # Options.
 CONF_REFRESH_MARGIN: Final = "refresh_margin"

@@ -82,8 +82,10 @@ class TokenIssues:
     def async_start(self) -> CALLBACK_TYPE:
         """Listen to the keeper and check the time-based issues now."""
         unsub = self.coordinator.async_add_listener(self._async_check)
-        # Not the reauth issue: a keeper that was just created always says "ok", even when its
-        # token is dead; its first refresh tells, and publishes.
+        # A keeper that was just created says "ok" unless 115 refused its token for good in an
+        # earlier run (then the reauth issue stays); its first refresh tells, and publishes.
+        if self.coordinator.data.status is TokenStatus.REAUTH_REQUIRED:
+            self._check_reauth(self.coordinator.data)
         self._check_failing(self.coordinator.data)
         self._check_expiring(self.coordinator.data)
 

@@ -32,6 +32,7 @@ from .const import (
     BACKOFF_JITTER,
     CONF_REFRESH_MARGIN,
     CONF_REFRESH_TOKEN,
+    CONF_REFUSED,
     DEFAULT_REFRESH_MARGIN,
     DOMAIN,
     EVENT_TOKEN_REFRESHED,
@@ -168,6 +169,12 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         """
         setting_up, self._setting_up = self._setting_up, False
         if self.data.status is TokenStatus.REAUTH_REQUIRED:
+            if setting_up:  # refused for good in an earlier run: never send it again
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="reauth_required",
+                    translation_placeholders={"entry_title": self.config_entry.title},
+                )
             return self.data
         earliest = self._earliest_request()
         if earliest is not None and dt_util.utcnow() < earliest:
@@ -405,7 +412,13 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
                 failing_since=self.data.failing_since or dt_util.utcnow(),
             )
         )
-        self.config_entry.async_start_reauth(self.hass)
+        # Remember it on disk, so that no restart sends the dead token again.
+        entry = self.config_entry
+        self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_REFUSED: {"reason": reason, "code": err.code}}
+        )
+        await async_flush_config_entries(self.hass)
+        entry.async_start_reauth(self.hass)
 
     def _retry_later(self, err: Open115Error) -> None:
         """Keep the tokens and try again after a capped, jittered exponential backoff."""

@@ -1,6 +1,6 @@
 """The token's state: what the entry stores of it, and the keeper's view of it."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +16,7 @@ from .const import (
     CONF_EXPIRES_IN,
     CONF_REFRESH_TOKEN,
     CONF_REFRESHED_AT,
+    CONF_REFUSED,
     REFRESH_TOKEN_LIFETIME,
 )
 
@@ -99,7 +100,7 @@ def state_from_entry(entry: ConfigEntry) -> TokenState:
     """Read the stored token state of an entry."""
     data = entry.data
     expires_at = _parse_time(data.get(CONF_EXPIRES_AT)) or dt_util.utc_from_timestamp(0)
-    return TokenState(
+    state = TokenState(
         access_token=str(data.get(CONF_ACCESS_TOKEN, "")),
         refresh_token=str(data[CONF_REFRESH_TOKEN]),
         expires_at=expires_at,
@@ -107,3 +108,14 @@ def state_from_entry(entry: ConfigEntry) -> TokenState:
         refreshed_at=_parse_time(data.get(CONF_REFRESHED_AT)),
         authorized_at=_parse_time(data.get(CONF_AUTHORIZED_AT)),
     )
+    refused = data.get(CONF_REFUSED)
+    if isinstance(refused, dict):  # 115 refused this refresh token for good (a past run)
+        code = refused.get("code")
+        return replace(
+            state,
+            status=TokenStatus.REAUTH_REQUIRED,
+            reauth_reason=str(refused.get("reason") or "invalid"),
+            last_error="Open115AuthError",
+            last_error_code=code if isinstance(code, int) else None,
+        )
+    return state
