@@ -10,7 +10,14 @@ emulator on Home Assistant's frozen clock. After every step it checks:
 - no refresh while the token is valid beyond the margin, unless forced, asked for by a
   consumer's min_validity, or retrying such a refresh;
 - refresh requests in any simulated hour stay bounded (no hot loop during an outage), and after
-  115 answers 40140117 (rate limited) the next refresh request waits for the backoff;
+  115 answers 40140117 (rate limited) or an error without a code, the next refresh request
+  waits for the slow backoff;
+- never two refresh requests within 60 s (115's window per authorization), unless Home
+  Assistant restarted in between (the time of the last request is kept in memory only);
+- after 115 refused the refresh token for good (revoked, used, expired, dead, the app's access
+  lost), no refresh request is ever sent again, restarts included;
+- every access token handed to a consumer is live at 115 at that moment (unless a response was
+  lost or the authorization revoked), also when 115 voids the old access token at each refresh;
 - an unloaded keeper keeps no timer, and no keeper outlives its entry;
 - no token text in logs, states, attributes, events or any other stored file.
 
@@ -62,12 +69,14 @@ from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, make_entry
 from .emulator import (
+    FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
     FAULT_HANG,
     FAULT_HTML,
     FAULT_HTTP_429,
     FAULT_HTTP_500,
     FAULT_HTTP_502,
+    FAULT_NO_REFRESH_TOKEN,
     FAULT_RESET,
     REFRESH_PATH,
     YEAR,
@@ -80,17 +89,22 @@ EXAMPLES = int(os.environ.get("OPEN115_PROPERTY_EXAMPLES", "150"))
 DERANDOMIZE = not os.environ.get("OPEN115_PROPERTY_RANDOM")
 LIFETIME = 7200
 MARGIN = min(DEFAULT_REFRESH_MARGIN, LIFETIME / 4)
-# Refresh requests allowed in any simulated hour: the keeper's backoff starts at 30 s and
-# doubles up to 15 min (30, 60, 120, ... +-10 %), at most 9 requests in an hour.
+# Refresh requests allowed in any simulated hour: the keeper's backoff starts at 60 s and
+# doubles up to 15 min (60, 120, 240, ... +-10 %), at most 7 requests in an hour.
 HOURLY_BUDGET = 10
 # More for each restart or reload in that hour: a setup whose stored token expired and whose
 # refresh fails (115 unreachable) is retried by Home Assistant after 5, 10, 20, ... 600 s,
 # at most 12 times in the first hour; a loaded keeper starts its backoff afresh.
 PER_RESTART = 12
 PER_FORCE = 1
-# After 115 rate limited a refresh, the next one waits at least this long (5 min -10 %),
-# unless Home Assistant restarted in between (the backoff is kept in memory only).
-RATE_LIMIT_PAUSE = 270
+# After 115 rate limited a refresh or answered without an error code, the next one waits at
+# least this long (5 min -10 %), unless Home Assistant restarted in between (the backoff is
+# kept in memory only).
+SLOW_PAUSE = 270
+# 115's frequency window per authorization.
+WINDOW = 60
+# Answers that refuse the refresh token for good.
+REFUSALS = {40140114, 40140115, 40140116, 40140119, 40140120, 40140137, 40140110}
 
 RATE_LIMITED = 40140117
 RATE_LIMITED_FAULT = f"code:{RATE_LIMITED}"
@@ -105,8 +119,14 @@ FAULTS = [
     RATE_LIMITED_FAULT,
     "code:40140121",
     "code:40110000",
+    FAULT_CODELESS,
+    FAULT_NO_REFRESH_TOKEN,
 ]
-REAUTH_CAUSES = {"lost": {"lost_response", "used"}, "revoked": {"revoked"}, "expired": {"expired"}}
+REAUTH_CAUSES = {
+    "lost": {"lost_response", "used"},
+    "revoked": {"revoked", "dead", "app_expired"},
+    "expired": {"expired"},
+}
 
 # ----- steps --------------------------------------------------------------------------------
 
@@ -118,7 +138,10 @@ class Wait:
 
 @dataclass(frozen=True)
 class Ask:
+    """A consumer asks for a token; with `report`, it then says 115 refused that token."""
+
     min_validity: int
+    report: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +167,10 @@ class Fault:
 
 @dataclass(frozen=True)
 class Revoke:
-    """The user removes the app in 115's settings."""
+    """115 ends the authorization: the user removed the app (40140116), 115 marked the token
+    dead (40140137), or the app lost its access (40140110)."""
+
+    code: int = 40140116
 
 
 type Step = Wait | Ask | Restart | Reload | Force | Fault | Revoke
@@ -154,12 +180,12 @@ STEPS = st.one_of(
         Wait,
         st.one_of(st.integers(1, 60), st.integers(60, 1800), st.integers(1800, 3 * 3600)),
     ),
-    st.builds(Ask, st.one_of(st.integers(0, 900), st.integers(0, 2 * LIFETIME))),
+    st.builds(Ask, st.one_of(st.integers(0, 900), st.integers(0, 2 * LIFETIME)), st.booleans()),
     st.just(Restart()),
     st.just(Reload()),
     st.just(Force()),
     st.builds(Fault, st.sampled_from(FAULTS), st.one_of(st.integers(1, 4), st.just(60))),
-    st.just(Revoke()),
+    st.builds(Revoke, st.sampled_from([40140116, 40140137, 40140110])),
 )
 SCENARIOS = {
     "steps": st.lists(STEPS, min_size=1, max_size=30),
@@ -167,6 +193,8 @@ SCENARIOS = {
     "age": st.sampled_from([0, YEAR - 86400, YEAR - 3 * 3600]),
     # Seconds the stored access token still lives at the start.
     "left": st.sampled_from([LIFETIME, 3000, 700, 300, 5]),
+    # 115 voids the old access token at every refresh (the 2026 document's advice).
+    "strict": st.booleans(),
 }
 
 # ----- the world the steps act on ----------------------------------------------------------
@@ -288,8 +316,13 @@ class World:
             await self.settle()
 
 
-async def ask(hass: HomeAssistant, min_validity: int) -> str:
-    return await async_get_access_token(hass, min_validity=min_validity)
+async def ask(world: World, min_validity: int, report: bool) -> str:
+    token = await async_get_access_token(world.hass, min_validity=min_validity)
+    check_token_is_live(world, token)
+    if report:  # 115 refused it (as it may, early, in strict mode): say so, ask again
+        token = await async_get_access_token(world.hass, rejected_token=token)
+        check_token_is_live(world, token)
+    return token
 
 
 async def restart(world: World, *, real: bool) -> None:
@@ -305,6 +338,7 @@ async def restart(world: World, *, real: bool) -> None:
     if real:  # what the keepers kept in memory is gone (the lock stays: see the docstring)
         for shared in hass.data.get(DATA_SHARED, {}).values():
             shared.backoff = None
+            shared.last_request_at = None
     world.start(hass.config_entries.async_setup(entry.entry_id))
 
 
@@ -319,13 +353,15 @@ async def run_step(world: World, step: Step) -> None:
     match step:
         case Wait(seconds):
             await world.advance(seconds)
-        case Ask(min_validity):
+        case Ask(min_validity, report):
             coordinator = world.coordinator()
             if coordinator is not None:
                 needed = min(min_validity, coordinator.data.expires_in / 2)
-                if coordinator.data.seconds_left(dt_util.utcnow()) <= needed:
+                if report or coordinator.data.seconds_left(dt_util.utcnow()) <= needed:
                     world.demand_since = world.demand_since or world.now
-            world.start(ask(world.hass, min_validity), consumer=True)
+            if report:
+                world.explicit.append((world.now, PER_FORCE))
+            world.start(ask(world, min_validity, report), consumer=True)
         case Restart():
             world.explicit.append((world.now, PER_RESTART))
             world.restarts.append(world.now)
@@ -339,9 +375,9 @@ async def run_step(world: World, step: Step) -> None:
             await force(world)
         case Fault(fault, times):
             world.emu.inject(REFRESH_PATH, *[fault] * times)
-        case Revoke():
+        case Revoke(code):
             world.revoked = True
-            world.emu.revoke(world.grant)
+            world.emu._kill(world.emu.grants[world.grant.grant_id], code)
     await world.settle()
 
 
@@ -411,14 +447,30 @@ def check_refreshes(world: World, step_start_expiry: float, failing_at_start: bo
         assert in_hour <= HOURLY_BUDGET + extra, (
             f"{in_hour} refresh requests within an hour (budget {HOURLY_BUDGET} + {extra})"
         )
-    # Rate limited: the next request waits for the backoff (a restart forgets it).
     for before, after in itertools.pairwise(refreshes):
-        if (
-            before.code == RATE_LIMITED or before.fault == RATE_LIMITED_FAULT
-        ) and after.at - before.at < RATE_LIMIT_PAUSE:
-            assert any(before.at <= t <= after.at for t in world.restarts), (
-                f"a refresh {after.at - before.at:.0f} s after 115 rate limited one"
-            )
+        restarted = any(before.at <= t <= after.at for t in world.restarts)
+        gap = after.at - before.at
+        # Rate limited or code-less: the next request waits for the slow backoff.
+        slow = before.code == RATE_LIMITED or before.fault in (RATE_LIMITED_FAULT, FAULT_CODELESS)
+        if slow and gap < SLOW_PAUSE:
+            assert restarted, f"a refresh {gap:.0f} s after 115 rate limited or refused one"
+        # 115's window: never two requests of the authorization within 60 s.
+        if gap < WINDOW:
+            assert restarted, f"two refresh requests {gap:.0f} s apart"
+    # Refused for good: nothing is ever sent again.
+    refused = [r.at for r in refreshes if r.code in REFUSALS]
+    if refused:
+        later = [r for r in refreshes if r.at > refused[0]]
+        assert not later, "a refresh token 115 refused for good was sent again"
+
+
+def check_token_is_live(world: World, token: str) -> None:
+    """A token handed to a consumer works at 115 right now (unless 115 voided it behind us)."""
+    if world.lost() or world.revoked:
+        return
+    issued = world.emu.access_tokens.get(token)
+    assert issued is not None, "a consumer got an access token 115 no longer knows"
+    assert issued.expires_at > world.now, "a consumer got an expired access token"
 
 
 def check_no_secrets(world: World, records: list[logging.LogRecord]) -> None:
@@ -464,8 +516,13 @@ async def run_scenario(
     steps: list[Step],
     age: int,
     left: int,
+    strict: bool,
 ) -> None:
-    emu = WatchedEmulator(clock=lambda: dt_util.utcnow().timestamp(), expires_in=LIFETIME)
+    emu = WatchedEmulator(
+        clock=lambda: dt_util.utcnow().timestamp(),
+        expires_in=LIFETIME,
+        strict_access_tokens=strict,
+    )
     emu.add_account(USER_ID, USER_NAME)
     grant = emu.authorize(USER_ID, at=dt_util.utcnow().timestamp() - age)
     running = await RunningEmulator(emu).start()
@@ -526,14 +583,25 @@ async def run_scenario(
 )
 @given(**SCENARIOS)
 # What it found so far (each also a plain test in test_regressions.py), always run.
-@example(steps=[Fault(FAULT_HANG, 1), Force(), Reload(), Wait(60), Wait(7200)], age=0, left=700)
+@example(
+    steps=[Fault(FAULT_HANG, 1), Force(), Reload(), Wait(60), Wait(7200)],
+    age=0,
+    left=700,
+    strict=False,
+)
 @example(
     steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(3600), Restart(), *[Wait(600)] * 6],
     age=0,
     left=700,
+    strict=False,
 )
-@example(steps=[Fault(RATE_LIMITED_FAULT, 4), Wait(6600), Reload(), Wait(600)], age=0, left=7200)
-@example(steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(1100), Force()], age=0, left=700)
+@example(
+    steps=[Fault(RATE_LIMITED_FAULT, 4), Wait(6600), Reload(), Wait(600)],
+    age=0,
+    left=7200,
+    strict=False,
+)
+@example(steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(1100), Force()], age=0, left=700, strict=False)
 async def test_random_faults_keep_the_invariants(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -543,9 +611,10 @@ async def test_random_faults_keep_the_invariants(
     steps: list[Step],
     age: int,
     left: int,
+    strict: bool,
 ) -> None:
     # Not a parameter: Hypothesis prints a failing example's parameters, and this holds tokens.
     hass_storage: dict[str, Any] = request.getfixturevalue("hass_storage")
     monkeypatch.setenv(ENV_BASE_URL, "http://127.0.0.1:9")  # restored after the test
     caplog.set_level(logging.DEBUG)
-    await run_scenario(hass, freezer, hass_storage, caplog, monkeypatch, steps, age, left)
+    await run_scenario(hass, freezer, hass_storage, caplog, monkeypatch, steps, age, left, strict)
