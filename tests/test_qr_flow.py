@@ -25,6 +25,7 @@ from homeassistant.data_entry_flow import (
     EVENT_DATA_ENTRY_FLOW_PROGRESSED,
     FlowResultType,
 )
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
@@ -35,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 import segno
 
-from custom_components.open115 import config_flow
+from custom_components.open115 import async_get_access_token, config_flow
 from custom_components.open115.config_flow import qr_markdown
 from custom_components.open115.const import (
     CONF_ACCESS_TOKEN,
@@ -48,6 +49,7 @@ from custom_components.open115.const import (
     DOMAIN,
     REFRESH_TOKEN_LIFETIME,
 )
+from custom_components.open115.token_state import TokenStatus
 
 from .conftest import (
     OTHER_ID,
@@ -772,3 +774,54 @@ async def test_expiring_repair_follows_the_qr_authorization(
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "refresh_token_expiring"
+
+
+@pytest.mark.parametrize("change", ["expire_device_code", "cancel_device_code"])
+@pytest.mark.parametrize("lifetime", [120.0, 600.0])
+async def test_dead_code_told_by_state_0_only(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    change: str,
+    lifetime: float,
+) -> None:
+    """Where 115 tells a dead code only by state 0 (no -1/-2 status), whatever its lifetime,
+    the dialog goes back to the AppID form saying the code expired, and a new one works."""
+    emulator.qr_dead_as_state0 = True
+    emulator.device_code_lifetime = lifetime
+    flow_id = await code_shown(hass, emulator)
+    await phone(hass, emulator, flow_id, "scan_device_code")
+    await phone(hass, emulator, flow_id, change)
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": "qr_expired"}
+    await show_code(hass, emulator, flow_id)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize("per_app", [2, 3])
+async def test_scans_elsewhere_push_out_ours_after_the_apps_limit(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str, per_app: int
+) -> None:
+    """Two or three live authorizations per app (sources differ): ours dies with the one
+    that goes over the limit, and the keeper then asks to re-authenticate (revoked)."""
+    emulator.max_grants_per_app = per_app
+    flow_id = await code_shown(hass, emulator)
+    result = await scan_and_confirm(hass, emulator, flow_id)
+    entry = result["result"]
+    await hass.async_block_till_done()
+    for _ in range(per_app - 1):
+        emulator.authorize(USER_ID, DEFAULT_APP_ID)  # another program scans the same app
+    keeper = entry.runtime_data.keeper
+    assert keeper.data.status is TokenStatus.OK
+    assert await async_get_access_token(hass, min_validity=7000) != ""
+    assert keeper.data.status is TokenStatus.OK
+    assert emulator.grants[newest_grant(emulator).grant_id].alive
+    # One more scan elsewhere: ours (the oldest) is pushed out.
+    emulator.authorize(USER_ID, DEFAULT_APP_ID)
+    with pytest.raises(HomeAssistantError):
+        await async_get_access_token(hass, rejected_token=keeper.data.access_token)
+    assert keeper.data.status is TokenStatus.REAUTH_REQUIRED
+    assert keeper.data.reauth_reason == "revoked"

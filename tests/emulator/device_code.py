@@ -61,6 +61,9 @@ class DeviceCodeEndpoints(EmulatorCore):
     device_apps: set[str] = field(default_factory=lambda: {DEFAULT_APP_ID})
     device_codes: dict[str, EmulatedDeviceCode] = field(default_factory=dict)
     device_code_lifetime: float = 300.0
+    # Sources disagree on how a dead code is told: data.status -1/-2 (the older cookie login,
+    # handled by clients) or only top-level state 0 (the document). True: the latter.
+    qr_dead_as_state0: bool = False
     held_polls: int = 0  # long polls waiting for a change right now
     holds: int = 0  # long polls ever held
     _holds_seen: int = 0
@@ -258,8 +261,7 @@ class DeviceCodeEndpoints(EmulatorCore):
             for waiter in waits:
                 waiter.cancel()
 
-    @staticmethod
-    def _status_answer(status: int) -> web.Response:
+    def _status_answer(self, status: int) -> web.Response:
         messages = {
             QR_SCANNED: "扫码成功",
             QR_CONFIRMED: "已确认授权",
@@ -268,6 +270,11 @@ class DeviceCodeEndpoints(EmulatorCore):
         }
         if status == QR_WAITING:  # nothing to tell until the code is scanned
             return web.json_response({"state": 1, "code": 0, "message": "", "data": {}})
+        if self.qr_dead_as_state0 and status in (QR_EXPIRED, QR_CANCELLED):
+            # The document's reading: state 0 says the code is dead, without a status.
+            return web.json_response(
+                {"state": 0, "code": 0, "message": messages[status], "data": {}}
+            )
         # An expired code is dead (state 0); a cancelled one is reported in data only.
         state = 0 if status == QR_EXPIRED else 1
         data = {"msg": messages[status], "status": status, "version": ""}
