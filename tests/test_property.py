@@ -457,8 +457,8 @@ def check_refreshes(world: World, step_start_expiry: float, failing_at_start: bo
         # 115's window: never two requests of the authorization within 60 s.
         if gap < WINDOW:
             assert restarted, f"two refresh requests {gap:.0f} s apart"
-    # Refused for good: nothing is ever sent again.
-    refused = [r.at for r in refreshes if r.code in REFUSALS]
+    # Refused for good (and the answer arrived): nothing is ever sent again.
+    refused = [r.at for r in refreshes if r.code in REFUSALS and r.fault is None]
     if refused:
         later = [r for r in refreshes if r.at > refused[0]]
         assert not later, "a refresh token 115 refused for good was sent again"
