@@ -602,6 +602,24 @@ async def run_scenario(
     strict=False,
 )
 @example(steps=[Fault(RATE_LIMITED_FAULT, 60), Wait(1100), Force()], age=0, left=700, strict=False)
+@example(
+    steps=[
+        Fault(RATE_LIMITED_FAULT, 2),
+        Ask(21, True),
+        Revoke(40140116),
+        Revoke(40140110),
+        Restart(),
+        Revoke(40140110),
+        Ask(66, False),
+        Wait(7200),
+        Reload(),
+        Reload(),
+        Force(),
+    ],
+    age=YEAR - 86400,
+    left=700,
+    strict=True,
+)
 async def test_random_faults_keep_the_invariants(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

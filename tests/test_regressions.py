@@ -294,3 +294,42 @@ async def test_removing_the_entry_forgets_its_shared_backoff(
     # Removed means quiet: no retry goes out for the removed entry.
     await advance(hass, freezer, 3600)
     assert emulator.count(REFRESH_PATH) == 1
+
+
+async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
+    hass: HomeAssistant, emulator: GatedEmulator, grant: Grant
+) -> None:
+    """Found as [..., Revoke(40140110), ..., Wait(7200), Reload(), Reload(), Force()].
+
+    The entry was reloaded while its keeper's refresh was being refused for good: the new
+    keeper, set up from the entry as it was before the refusal was stored, waited for the
+    lock and then sent the dead token once more.
+    """
+    entry = make_entry(emulator, grant, expires_in=700)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    old: TokenKeeper = entry.runtime_data.keeper
+    emulator.revoke(grant)
+    emulator.gate = gate = asyncio.Event()
+    forced = hass.loop.create_task(old.async_force_refresh())
+    await until(lambda: emulator.waiting == 1)
+    # The new keeper is due at once (the stored token has 300 s left, the margin is 600 s).
+    hass.config_entries.async_update_entry(
+        entry,
+        data={
+            **entry.data,
+            "expires_at": (dt_util.utcnow() + timedelta(seconds=300)).isoformat(),
+        },
+    )
+    reload = hass.loop.create_task(hass.config_entries.async_reload(entry.entry_id))
+    await until(lambda: old._shut_down)
+    emulator.gate = None
+    gate.set()
+    with pytest.raises(HomeAssistantError):
+        await forced
+    await reload
+    await hass.async_block_till_done()
+    assert refresh_codes(emulator) == [40140116]
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}

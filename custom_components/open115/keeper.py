@@ -301,6 +301,8 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
             raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
         if self._adopt_stored_pair():
             return
+        if self._refused_on_disk():
+            raise ReauthRequiredError("reauth_required", entry_title=self.config_entry.title)
         if (earliest := self._earliest_request()) is not None and dt_util.utcnow() < earliest:
             # Never two requests for one authorization within 60 s, retries included (115's
             # frequency control); callers check first, this keeps the rule whatever they do.
@@ -340,6 +342,19 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         if self.config_entry.data.get(CONF_REFRESH_TOKEN) == self.data.refresh_token:
             return False
         self._use(state_from_entry(self.config_entry))
+        return True
+
+    def _refused_on_disk(self) -> bool:
+        """Whether 115 refused the stored token for good; then say so too.
+
+        Another keeper of this entry (replaced by a reload while its refresh was in flight)
+        stored the refusal after this one read the entry.
+        """
+        if CONF_REFUSED not in self.config_entry.data:
+            return False
+        self._cancel_timer()
+        self._cancel_expiry()
+        self._publish(replace(state_from_entry(self.config_entry), next_refresh=None))
         return True
 
     async def _async_store(self, pair: TokenPair) -> None:
@@ -419,6 +434,10 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         )
         await async_flush_config_entries(self.hass)
         entry.async_start_reauth(self.hass)
+        if self._shut_down:
+            # Unloaded while the refresh was in flight: the keeper that replaced this one was
+            # set up before the refusal was stored; a reload makes it read it.
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
     def _retry_later(self, err: Open115Error) -> None:
         """Keep the tokens and try again after a capped, jittered exponential backoff."""
