@@ -281,6 +281,7 @@ def test_forced_refresh_is_on_disk_at_once(
     elapsed = time.monotonic() - start
 
     assert reply.status_code == 200, reply.text
+    assert "Cannot write the config entries to disk now" not in hass_proc.log_text
     live = emulator.grant(emulator.grant_id)
     rotated = live["refresh_token"] != old["refresh_token"]
     assert rotated, "the action did not refresh"
