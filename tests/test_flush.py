@@ -1,7 +1,5 @@
 """The flush of the config entries when Home Assistant's private store is not where it was."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 import logging
 from typing import Any
