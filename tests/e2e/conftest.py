@@ -43,6 +43,9 @@ from .http_config import write_http_config
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# The `hass` the fixtures start: .venv's unless OPEN115_E2E_HASS names another (scripts/test runs
+# test_e2e.py a second time with .venv-newest/bin/hass, the newest Home Assistant release).
+HASS = Path(os.environ.get("OPEN115_E2E_HASS") or VENV_BIN / "hass")
 CLIENT_ID = "http://127.0.0.1/"  # any URL; Home Assistant only checks the shape
 OWNER = {"name": "Owner", "username": "owner", "password": "owner-password-1"}
 START_TIMEOUT = 180.0  # a cold start on 2 slow cores, with the frontend
@@ -238,7 +241,7 @@ class HassProcess:
     def start(self) -> None:
         """Start `hass`, as scripts/develop does (pip allowed: see `pip_installs`)."""
         enable_sockets()
-        cmd = [str(VENV_BIN / "hass"), "-c", str(self.config_dir)]
+        cmd = [str(HASS), "-c", str(self.config_dir)]
         self.proc = spawn(cmd, env=self.env, log=self.console)
         self.wait_running()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH, USER_INFO_PATH
 from .conftest import (
     DOMAIN,
     EVENT,
+    HASS,
     OWNER,
     EmulatorProcess,
     HassProcess,
@@ -38,6 +40,8 @@ KEYS = {
 FLOW_PROGRESSED = "data_entry_flow_progressed"
 QR_USER_ID = 310000002  # a second account: the module's entry keeps the first
 SHORT_LIFETIME = 30  # s: margin = a quarter = 7.5 s, so the refresh is due ~22 s after issue
+MIN_FORCE_INTERVAL = 61  # s: open115 refuses a forced refresh within 60 s of the last one
+HA_SAVE_DELAY = 1.0  # s: homeassistant.config_entries.SAVE_DELAY, the delayed save
 
 
 def _ts(value: str) -> float:
@@ -78,6 +82,14 @@ def _states(hass_proc: HassProcess, entry_id: str) -> dict[str, dict[str, Any]]:
     assert reply.status_code == 200
     by_id = {s["entity_id"]: s for s in reply.json()}
     return {key: by_id[eid] for key, eid in _entity_ids(hass_proc, entry_id).items()}
+
+
+def test_runs_the_chosen_home_assistant(hass_proc: HassProcess) -> None:
+    """The `hass` of OPEN115_E2E_HASS (scripts/test: also the newest release) is the one running."""
+    installed = subprocess.run(  # noqa: S603 - our own venv's program
+        [str(HASS), "--version"], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+    assert hass_proc.get("/api/config").json()["version"] == installed
 
 
 def test_owner_logs_in_through_the_login_flow(hass_proc: HassProcess) -> None:
@@ -247,6 +259,41 @@ def _wait_for_progress(ws: HAWebSocket, sub: int, flow_id: str) -> None:
         message = ws.receive(timeout=60)
         if message.get("id") == sub and message["event"]["data"]["flow_id"] == flow_id:
             return
+
+
+def test_forced_refresh_is_on_disk_at_once(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    """The rotated pair is in .storage/core.config_entries when the action returns.
+
+    open115 writes it through Home Assistant's private config entry store; if a release moves
+    that store, only the delayed save (SAVE_DELAY, 1 s) writes it and this fails.
+    """
+    entry_id = entry["result"]["result"]["entry_id"]
+    last = _ts(_states(hass_proc, entry_id)["last_refresh"]["state"])
+    time.sleep(max(0.0, last + MIN_FORCE_INTERVAL - time.time()))  # else "refresh_too_soon"
+    old = emulator.grant(emulator.grant_id)
+    path = hass_proc.config_dir / ".storage" / "core.config_entries"
+
+    start = time.monotonic()
+    reply = hass_proc.post("/api/services/open115/refresh_token", {})
+    on_disk = json.loads(path.read_text())
+    elapsed = time.monotonic() - start
+
+    assert reply.status_code == 200, reply.text
+    assert "Cannot write the config entries to disk now" not in hass_proc.log_text
+    live = emulator.grant(emulator.grant_id)
+    rotated = live["refresh_token"] != old["refresh_token"]
+    assert rotated, "the action did not refresh"
+    [stored] = [e["data"] for e in on_disk["data"]["entries"] if e["entry_id"] == entry_id]
+    # Compared without printing a token.
+    same = (stored["refresh_token"], stored["access_token"]) == (
+        live["refresh_token"],
+        live["access_token"],
+    )
+    assert same, "the rotated pair is not on disk when the refresh_token action returns"
+    assert elapsed < HA_SAVE_DELAY, f"{elapsed:.2f} s: too slow to tell the flush from HA's save"
+    assert not [secret for secret in emulator.secrets() if secret in reply.text]
 
 
 def test_restart_sends_no_request(
