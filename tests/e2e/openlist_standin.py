@@ -75,6 +75,42 @@ ADDITION_FIELDS: dict[str, type] = {
 }
 ZERO: dict[type, Any] = {int: 0, float: 0.0, str: "", bool: False, datetime: GO_ZERO_TIME}
 
+# A sample 115 Open storage (id 7) with no zero value: a field a writer dropped would come back
+# as zero.
+STORAGE_ID = 7
+ADDITION = {
+    "root_folder_id": "2990000000000000001",
+    "order_by": "file_name",
+    "order_direction": "desc",
+    "limit_rate": 2.5,
+    "page_size": 500,
+    "access_token": "access-token-openlist-had",
+    "refresh_token": "refresh-token-openlist-had",
+}
+STORAGE: dict[str, Any] = {
+    "id": STORAGE_ID,
+    "mount_path": "/115",
+    "order": 3,
+    "driver": "115 Open",
+    "cache_expiration": 45,
+    "custom_cache_policies": "/movies:120",
+    "status": "work",
+    "addition": json.dumps(ADDITION),
+    "remark": "kept by the recipe",
+    "modified": "2026-11-30T08:00:00+08:00",
+    "disabled": False,
+    "disable_index": True,
+    "enable_sign": True,
+    "order_by": "name",
+    "order_direction": "asc",
+    "extract_folder": "front",
+    "web_proxy": True,
+    "webdav_policy": "use_proxy_url",
+    "proxy_range": True,
+    "down_proxy_url": "https://proxy.invalid/d",
+    "disable_proxy_sign": True,
+}
+
 
 class BindError(ValueError):
     """What encoding/json or gin's validator says about a body."""

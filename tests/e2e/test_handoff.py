@@ -22,43 +22,16 @@ import pytest
 from tests.emulator import REFRESH_PATH
 
 from .conftest import DOMAIN, EVENT, REPO, EmulatorProcess, HassProcess
-from .openlist_standin import GET_PATH, UPDATE_PATH, OpenListStandIn
+from .openlist_standin import (
+    ADDITION,
+    GET_PATH,
+    STORAGE,
+    STORAGE_ID,
+    UPDATE_PATH,
+    OpenListStandIn,
+)
 
 PACKAGE = REPO / "packages" / "open115_openlist.yaml"
-STORAGE_ID = 7
-ADDITION = {
-    "root_folder_id": "2990000000000000001",
-    "order_by": "file_name",
-    "order_direction": "desc",
-    "limit_rate": 2.5,
-    "page_size": 500,
-    "access_token": "access-token-openlist-had",
-    "refresh_token": "refresh-token-openlist-had",
-}
-# A storage with no zero value: a field the recipe dropped would come back as zero.
-STORAGE: dict[str, Any] = {
-    "id": STORAGE_ID,
-    "mount_path": "/115",
-    "order": 3,
-    "driver": "115 Open",
-    "cache_expiration": 45,
-    "custom_cache_policies": "/movies:120",
-    "status": "work",
-    "addition": json.dumps(ADDITION),
-    "remark": "kept by the recipe",
-    "modified": "2026-11-30T08:00:00+08:00",
-    "disabled": False,
-    "disable_index": True,
-    "enable_sign": True,
-    "order_by": "name",
-    "order_direction": "asc",
-    "extract_folder": "front",
-    "web_proxy": True,
-    "webdav_policy": "use_proxy_url",
-    "proxy_range": True,
-    "down_proxy_url": "https://proxy.invalid/d",
-    "disable_proxy_sign": True,
-}
 ADDITION_TOKENS = ("access_token", "refresh_token")
 NAIVE_ID = "naive_token_in_variables"  # a test-only automation: the token in a response variable
 NAIVE_PACKAGE = f"""
@@ -71,6 +44,9 @@ automation:
     actions:
       - action: open115.get_access_token
         response_variable: token
+      - action: persistent_notification.dismiss
+        data:
+          notification_id: "{{{{ token.access_token }}}}"
 """
 RECIPE_ID = "open115_openlist_sync"  # the package's automation and script
 
@@ -292,7 +268,7 @@ def _traces(hass_proc: HassProcess, domain: str, item_id: str) -> list[dict[str,
 def test_a_response_variable_with_the_token_is_in_the_trace(
     hass_proc: HassProcess, recipe: OpenListStandIn, emulator: EmulatorProcess
 ) -> None:
-    """The finding: Home Assistant keeps a step's changed variables in the trace."""
+    """The finding: a trace keeps each step's changed variables and each action's data."""
     assert hass_proc.post("/api/events/open115_test_naive", {}).status_code == 200
     deadline = time.monotonic() + 30
     while not (naive := _traces(hass_proc, "automation", NAIVE_ID)) or any(
@@ -301,9 +277,13 @@ def test_a_response_variable_with_the_token_is_in_the_trace(
         assert time.monotonic() < deadline, "the naive automation left no finished trace"
         time.sleep(0.2)
     [trace] = naive
+    live = _live_access_token(emulator)
     step = trace["trace"]["action/0"][0]
-    found = _same(_live_access_token(emulator), step["changed_variables"]["token"]["access_token"])
+    found = _same(live, step["changed_variables"]["token"]["access_token"])
     assert found, "the trace's variable is not the live access token"
+    step = trace["trace"]["action/1"][0]  # and an action's data, as rendered
+    found = _same(live, step["result"]["params"]["service_data"]["notification_id"])
+    assert found, "the trace's action data is not the live access token"
 
 
 def test_the_recipe_leaves_no_token_in_any_trace(

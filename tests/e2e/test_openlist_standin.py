@@ -14,13 +14,15 @@ import requests
 
 from .conftest import EmulatorProcess
 from .openlist_standin import (
+    ADDITION,
     GET_PATH,
     GO_ZERO_TIME,
     MOUNT_PATH_REQUIRED,
+    STORAGE,
+    STORAGE_ID,
     UPDATE_PATH,
     OpenListStandIn,
 )
-from .test_handoff import ADDITION, STORAGE, STORAGE_ID
 
 ADMIN = "openlist-admin-token"
 
