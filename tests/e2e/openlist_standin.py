@@ -166,6 +166,7 @@ class OpenListStandIn:
         self.storages: dict[int, dict[str, Any]] = {storage["id"]: dict(storage)}
         self.requests: list[dict[str, Any]] = []
         self.refreshes: list[dict[str, Any]] = []
+        self.down = False  # True: every connection is closed without an answer
         self.lock = threading.RLock()  # `wait_for` predicates may call `storage()`, `updates()`
         self.changed = threading.Condition(self.lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -296,6 +297,9 @@ class OpenListStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, method: str) -> None:
+                if standin.down:
+                    self.close_connection = True
+                    return
                 url = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 header = self.headers.get("Authorization", "")

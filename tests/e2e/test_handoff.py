@@ -241,6 +241,16 @@ def test_openlist_refusing_is_a_notification_without_tokens(
     assert "Guest user is disabled" not in note["message"]  # the header was sent, and refused
     assert "that's not even a token" in note["message"]
     assert _leaks(emulator, json.dumps(note), right) == 0
+    # OpenList not answering at all is a notification too.
+    recipe.down = True
+    try:
+        assert hass_proc.post(f"/api/services/script/{RECIPE_ID}", {}).status_code == 200
+    finally:
+        recipe.down = False
+    with hass_proc.websocket() as ws:
+        notes = ws.call({"type": "persistent_notification/get"})
+    [note] = [n for n in notes if n["notification_id"] == "open115_openlist"]
+    assert note["message"].endswith("no answer")
     # The next run that works takes the notification away.
     assert hass_proc.post(f"/api/services/script/{RECIPE_ID}", {}).status_code == 200
     with hass_proc.websocket() as ws:
