@@ -26,11 +26,13 @@ from .api_fixtures import START, FakeClock, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     ADD_URLS_PATH,
+    CLEAR_TASK_PATH,
     CODE_BAD_LINK,
     CODE_LIMIT_REACHED,
     CODE_NO_QUOTA,
     CODE_TOO_FREQUENT,
     DEFAULT_TASK_SIZE,
+    DEL_TASK_PATH,
     FAULT_HTML,
     FAULT_HTTP_502,
     PROAPI_LIMIT_HTTP_429,
@@ -542,3 +544,33 @@ async def test_raw_account_answer(
     assert data["rt_space_info"]["all_total"]["size"] == 2.0 * 1024**4
     assert isinstance(data["rt_space_info"]["all_total"]["size"], float)
     assert data["vip_info"] == {}
+
+
+async def test_emulator_del_and_clear(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    client: Open115Client,
+    emu: Emulator115,
+    access: str,
+) -> None:
+    """The emulator's del_task and clear_task (for scripts and other consumers)."""
+    headers = {"Authorization": f"Bearer {access}"}
+    for link in (MAGNET_A, MAGNET_B, HTTP_LINK):
+        emu.add_task(USER_ID, link)
+    emu.finish_task(HASH_A)
+    emu.fail_task(HASH_B)
+    async with session.post(
+        f"{base_url}{CLEAR_TASK_PATH}", data={"flag": "0"}, headers=headers
+    ) as resp:
+        assert (await resp.json())["state"] is True
+    assert [t.info_hash for t in (await client.offline_tasks(access)).tasks] == [
+        info_hash_of(HTTP_LINK),
+        HASH_B,
+    ]
+    async with session.post(
+        f"{base_url}{DEL_TASK_PATH}", data={"info_hash": HASH_B}, headers=headers
+    ) as resp:
+        assert (await resp.json())["state"] is True
+    assert [t.info_hash for t in (await client.offline_tasks(access)).tasks] == [
+        info_hash_of(HTTP_LINK)
+    ]

@@ -68,6 +68,8 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.used_refresh_tokens = dict(saved["used_refresh_tokens"])
         self.offline_tasks = [EmulatedTask(**t) for t in saved.get("offline_tasks", [])]
         self.offline_used = {int(u): n for u, n in saved.get("offline_used", {}).items()}
+        file_ids = [int(t.file_id) for t in self.offline_tasks if t.file_id.isdigit()]
+        self._file_ids = itertools.count(max(file_ids, default=9000000000) + 1)
         self._ids = itertools.count(max(self.grants, default=0) + 1)
         return True
 
