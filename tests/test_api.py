@@ -678,6 +678,26 @@ def _info(data: Any) -> dict[str, Any]:
         ({"user_id": "42"}, Account("42", "42")),
         ({"user_id": " 42 ", "user_name": ""}, Account("42", "42")),
         ({"user_id": 42, "user_name": 7}, Account("42", "42")),
+        ({"user_id": 310000001.0, "user_name": "bob"}, Account("310000001", "bob")),
+        (
+            {
+                "user_id": 42,
+                "user_name": "bob",
+                "rt_space_info": {
+                    "all_total": {"size": 2.199023255552e12, "size_format": "2TB"},
+                    "all_use": {"size": 5.49755813888e11},
+                    "all_remain": {"size": "1649267441664.0"},
+                },
+            },
+            Account("42", "bob", 2 * TIB, 512 * GIB, 2 * TIB - 512 * GIB),
+        ),
+        # No VIP: vip_info missing, empty, or with expire 0.
+        ({"user_id": 42, "user_name": "bob", "vip_info": {}}, Account("42", "bob")),
+        ({"user_id": 42, "user_name": "bob", "vip_info": None}, Account("42", "bob")),
+        (
+            {"user_id": 42, "user_name": "bob", "vip_info": {"level_name": "VIP", "expire": 0}},
+            Account("42", "bob", vip_level="VIP"),
+        ),
         (
             {
                 "user_id": 42,
