@@ -148,7 +148,7 @@ class Open115Keeper(Keeper):
     @override
     async def get(self, min_validity: int) -> tuple[str, float]:
         token = await async_get_access_token(self.hass, self.entry.entry_id, min_validity)
-        return token, self.entry.runtime_data.data.expires_at.timestamp()
+        return token, self.entry.runtime_data.keeper.data.expires_at.timestamp()
 
 
 class Open115Implementation(AbstractOAuth2Implementation):
