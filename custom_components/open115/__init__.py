@@ -47,10 +47,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
     entry.async_on_unload(async_track_issues(hass, keeper))
     await keeper.async_config_entry_first_refresh()
     account = AccountCoordinator(hass, entry)
+    await account.async_restore()
     entry.runtime_data = Open115Data(keeper=keeper, account=account)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    # The account is read like any consumer would, once the entry is loaded; until the first
-    # read succeeds its entities are unavailable (a failure never fails the setup).
+    # The account is read like any consumer would, once the entry is loaded; without a stored
+    # read its entities are unavailable until the first read succeeds (a failure never fails
+    # the setup).
     entry.async_create_task(
         hass, account.async_start(), f"{DOMAIN} first account read", eager_start=False
     )

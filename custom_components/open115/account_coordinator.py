@@ -118,23 +118,30 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
 
     # ----- start-up -----------------------------------------------------------------------
 
-    async def async_start(self) -> None:
-        """Show the stored read while it is fresh (a restart sends nothing), else read now."""
+    async def async_restore(self) -> None:
+        """Take the stored read, if any, as the data (before the entities are added).
+
+        The entities show the last known account at once, and an event of the first read
+        after a restart comes from an available entity.
+        """
         self._stored = await async_load(self._store)
         read = self._stored.read
         if read is not None:
             self._account, self._account_at = read.account, read.account_at
             self._quota, self._quota_at = read.quota, read.quota_at
             self._tasks_at = read.tasks_at
-            data = AccountData(read.account, read.quota, read.tasks)
-            interval = ACTIVE_TASKS_INTERVAL if data.active else IDLE_TASKS_INTERVAL
-            age = dt_util.utcnow() - read.tasks_at
+            self.data = AccountData(read.account, read.quota, read.tasks)
+
+    async def async_start(self) -> None:
+        """Read now, unless the stored read is fresh (then a restart sends nothing)."""
+        if self.data is not None and self._tasks_at is not None:
+            interval = ACTIVE_TASKS_INTERVAL if self.data.active else IDLE_TASKS_INTERVAL
+            age = dt_util.utcnow() - self._tasks_at
             if timedelta(0) <= age < interval:
                 # The next read when it would have been without the restart.
                 self.update_interval = interval - age
-                self.async_set_updated_data(data)
+                self.async_set_updated_data(self.data)
                 return
-            self.data = data
         await self.async_refresh()
 
     # ----- reading ------------------------------------------------------------------------
