@@ -33,6 +33,7 @@ from custom_components.open115.const import (
     IDLE_TASKS_INTERVAL,
     RATE_LIMIT_BACKOFF_START,
 )
+from custom_components.open115.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import USER_ID, advance, setup_entry
 from .emulator import (
@@ -370,3 +371,31 @@ async def test_unload_and_remove_clean_up(
     assert await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_diagnostics_show_how_the_reads_go(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    emulator.add_task(USER_ID, magnet(1))
+    await setup_entry(hass, config_entry)
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+    assert diagnostics["account"] == {
+        "last_update_success": True,
+        "last_error": None,
+        "update_interval": ACTIVE_TASKS_INTERVAL.total_seconds(),
+        "requests": 3,
+        "has_vip": True,
+        "quota": {"count": 3000, "used": 1, "left": 2999},
+        "tasks": 1,
+        "active": 1,
+    }
+    emulator.proapi_limit = CODE_TOO_FREQUENT
+    await advance(hass, freezer, 60)
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+    assert diagnostics["account"]["last_update_success"] is False
+    assert diagnostics["account"]["last_error"] == "Open115RateLimitError"
+    assert "emu_user" not in str(diagnostics["account"])
