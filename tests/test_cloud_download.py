@@ -1,5 +1,5 @@
-"""Cloud downloads: the `cloud_download` event (once per task, across restarts) and the
-`open115.add_cloud_download` action (validated before any request, one result per link)."""
+"""The `cloud_download` event: fired once per task that finishes or fails, across restarts,
+with nothing in it (or anywhere new) that holds a token."""
 
 from __future__ import annotations
 
@@ -9,48 +9,37 @@ import random
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import (
-    EVENT_STATE_CHANGED,
-    MATCH_ALL,
-    STATE_UNAVAILABLE,
-    STATE_UNKNOWN,
-)
-from homeassistant.core import Context, Event, EventStateChangedData, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.const import MATCH_ALL, STATE_UNKNOWN
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.json import json_dumps
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.open115.const import DOMAIN, SERVICE_ADD_CLOUD_DOWNLOAD
+from custom_components.open115.const import DOMAIN
 from custom_components.open115.diagnostics import async_get_config_entry_diagnostics
 
+from .cloud_downloads import (
+    ACTIVE,
+    EVENT,
+    Fired,
+    add,
+    hash_of,
+    magnet,
+    state_of,
+    track_fired,
+)
 from .conftest import USER_ID, advance, setup_entry
 from .emulator import (
-    ADD_URLS_PATH,
     CODE_TOO_FREQUENT,
     DEFAULT_TASK_SIZE,
-    REFRESH_PATH,
     TASK_LIST_PATH,
     Emulator115,
 )
 from .test_secrets import Capture, leaks
 
 START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
-EVENT = "event.emu_user_cloud_download"
-ACTIVE = "sensor.emu_user_active_cloud_downloads"
-QUOTA = "sensor.emu_user_cloud_download_quota"
-MAGNET = "magnet:?xt=urn:btih:{:040x}&dn=file{}&xl=1073741824"
-
-
-def magnet(n: int) -> str:
-    """A distinct magnet link (1 GiB, named fileN)."""
-    return MAGNET.format(n, n)
-
-
-def hash_of(n: int) -> str:
-    """The info hash of `magnet(n)`."""
-    return f"{n:040x}"
 
 
 @pytest.fixture(autouse=True)
@@ -64,54 +53,9 @@ def frozen(
 
 
 @pytest.fixture
-def fired(hass: HomeAssistant) -> list[tuple[str, dict[str, Any], float]]:
-    """Every event the cloud_download entity fires: (type, task attributes, when)."""
-    seen: list[tuple[str, dict[str, Any], float]] = []
-
-    @callback
-    def _changed(event: Event[EventStateChangedData]) -> None:
-        new = event.data["new_state"]
-        if event.data["entity_id"] != EVENT or new is None or new.state in (STATE_UNKNOWN, ""):
-            return
-        old = event.data["old_state"]
-        if old is None or old.state in (STATE_UNAVAILABLE, new.state):
-            # Added or restored after a restart (the last event, not a new one; automations
-            # on event entities skip these too), or only written again.
-            return
-        attributes = dict(new.attributes)
-        kind = attributes.pop("event_type", None)
-        if kind is None:
-            return
-        for key in ("event_types", "friendly_name", "icon"):
-            attributes.pop(key, None)
-        seen.append((kind, attributes, dt_util.utcnow().timestamp()))
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _changed)
-    return seen
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state string of an entity."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
-async def add(
-    hass: HomeAssistant, urls: Any, context: Context | None = None, **fields: Any
-) -> list[dict[str, Any]]:
-    """Call the action and return its `results`."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        SERVICE_ADD_CLOUD_DOWNLOAD,
-        {"urls": urls, **fields},
-        blocking=True,
-        return_response=True,
-        context=context,
-    )
-    assert response is not None
-    results: list[dict[str, Any]] = response["results"]  # type: ignore[assignment]
-    return results
+def fired(hass: HomeAssistant) -> Fired:
+    """Every event the cloud_download entity fires."""
+    return track_fired(hass)
 
 
 # ----- the event -----------------------------------------------------------------------------
@@ -123,7 +67,7 @@ async def test_first_start_takes_the_tasks_as_they_are(
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
-    fired: list[tuple[str, dict[str, Any], float]],
+    fired: Fired,
 ) -> None:
     """Old finished and failed tasks are not news; a running one that finishes later is."""
     emulator.add_task(USER_ID, magnet(1))
@@ -166,7 +110,7 @@ async def test_a_failing_task_fires_failed_once(
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
-    fired: list[tuple[str, dict[str, Any], float]],
+    fired: Fired,
 ) -> None:
     await setup_entry(hass, config_entry)
     await add(hass, [magnet(5)])
@@ -196,7 +140,7 @@ async def test_restart_with_downloads_running_reports_each_task_once(
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
-    fired: list[tuple[str, dict[str, Any], float]],
+    fired: Fired,
     hass_storage: dict[str, Any],
 ) -> None:
     await setup_entry(hass, config_entry)
@@ -244,7 +188,7 @@ async def test_a_running_task_beyond_the_first_page_is_followed(
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
-    fired: list[tuple[str, dict[str, Any], float]],
+    fired: Fired,
 ) -> None:
     """Newer tasks push a running one to page 2: it is still read, and its end reported."""
     emulator.tasks_per_page = 2
@@ -261,143 +205,6 @@ async def test_a_running_task_beyond_the_first_page_is_followed(
         hash_of(2),
         hash_of(3),
     ]
-
-
-# ----- the action ----------------------------------------------------------------------------
-
-
-async def test_add_reports_each_link_in_order_and_counts_the_new_tasks_at_once(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-    hass_read_only_user: MockUser,
-) -> None:
-    """Added, duplicate and failed links, one result each; any user may add (no secret)."""
-    emulator.add_task(USER_ID, magnet(1))
-    bad = "http://example.invalid/gone.iso"
-    emulator.refuse_link(bad)
-    await setup_entry(hass, config_entry)
-    assert state_of(hass, ACTIVE) == "1"
-    quota = int(state_of(hass, QUOTA))
-
-    results = await add(
-        hass,
-        f"{magnet(2)}\n\n  {magnet(1)}  \n{bad}\nftp://example.com/a.iso\n",
-        context=Context(user_id=hass_read_only_user.id),
-        folder_id="123",
-    )
-
-    assert results == [
-        {"url": magnet(2), "status": "added", "info_hash": hash_of(2), "message": None},
-        {"url": magnet(1), "status": "duplicate", "info_hash": None, "message": "任务已存在"},
-        {"url": bad, "status": "failed", "info_hash": None, "message": "错误的链接"},
-        {
-            "url": "ftp://example.com/a.iso",
-            "status": "added",
-            "info_hash": emulator.task().info_hash,
-            "message": None,
-        },
-    ]
-    assert emulator.count(ADD_URLS_PATH) == 1
-    assert emulator.task(hash_of(2)).folder_id == "123"
-    # Read at once, without waiting for the next poll: two more tasks, two fewer in the quota.
-    assert state_of(hass, ACTIVE) == "3"
-    assert state_of(hass, QUOTA) == str(quota - 2)
-
-
-async def test_add_a_list(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-) -> None:
-    await setup_entry(hass, config_entry)
-    link = "ed2k://|file|a.iso|1024|0123456789ABCDEF0123456789ABCDEF|/"
-    results = await add(hass, [magnet(7), f"  {link} "], config_entry_id=config_entry.entry_id)
-    assert [(r["url"], r["status"]) for r in results] == [(magnet(7), "added"), (link, "added")]
-    assert state_of(hass, ACTIVE) == "2"
-
-
-@pytest.mark.parametrize(
-    ("urls", "key", "placeholders"),
-    [
-        ("", "no_links", {}),
-        (" \n\t\n", "no_links", {}),
-        ([], "no_links", {}),
-        ("hello world", "not_a_link", {"line": "1", "link": "hello world"}),
-        (
-            f"{MAGNET.format(1, 1)}\nsmb://nas/share/x.iso",
-            "unsupported_link",
-            {"line": "2", "link": "smb://nas/share/x.iso"},
-        ),
-        (["https://"], "not_a_link", {"line": "1", "link": "https://"}),
-        (
-            ["https://example.com/a b.iso"],
-            "not_a_link",
-            {"line": "1", "link": "https://example.com/a b.iso"},
-        ),
-        (["file:///etc/passwd"], "unsupported_link", {"line": "1", "link": "file:///etc/passwd"}),
-    ],
-)
-async def test_invalid_links_are_refused_before_any_request(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-    urls: Any,
-    key: str,
-    placeholders: dict[str, str],
-) -> None:
-    await setup_entry(hass, config_entry)
-    with pytest.raises(ServiceValidationError) as err:
-        await add(hass, urls)
-    assert err.value.translation_domain == DOMAIN
-    assert err.value.translation_key == key
-    assert (err.value.translation_placeholders or {}) == placeholders
-    assert emulator.count(ADD_URLS_PATH) == 0
-
-
-async def test_bad_folder_id_is_refused(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-) -> None:
-    await setup_entry(hass, config_entry)
-    with pytest.raises(ServiceValidationError) as err:
-        await add(hass, magnet(1), folder_id="Downloads")
-    assert err.value.translation_key == "bad_folder_id"
-    assert emulator.count(ADD_URLS_PATH) == 0
-
-
-async def test_add_while_rate_limited_says_so(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-) -> None:
-    await setup_entry(hass, config_entry)
-    emulator.proapi_limit = CODE_TOO_FREQUENT
-    with pytest.raises(HomeAssistantError) as err:
-        await add(hass, magnet(1))
-    assert err.value.translation_key == "cloud_download_rate_limited"
-    assert emulator.count(REFRESH_PATH) == 0
-    assert state_of(hass, "sensor.emu_user_token_status") == "ok"
-
-
-async def test_add_with_a_refused_token_reports_it_and_retries_once(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    config_entry: MockConfigEntry,
-) -> None:
-    await setup_entry(hass, config_entry)
-    emulator.access_tokens.pop(config_entry.data["access_token"])
-    results = await add(hass, magnet(1))
-    assert [r["status"] for r in results] == ["added"]
-    assert emulator.count(REFRESH_PATH) == 1
-    assert [r.code for r in emulator.requests if r.path == ADD_URLS_PATH] == [40140123, 0]
 
 
 # ----- secrets -------------------------------------------------------------------------------
