@@ -297,7 +297,11 @@ def account_section(rows: list[dict[str, Any]]) -> list[str]:
         )
     dl = [r for r in acc if r["scenario"] == "downloads"]
     if dl:
-        latencies = [x for r in dl for x in r["latencies"]]
+        from custom_components.open115.const import IDLE_TASKS_INTERVAL
+
+        idle_min = int(IDLE_TASKS_INTERVAL.total_seconds() // 60)
+        seen = [x for r in dl for x in r["latencies"]]
+        unseen = [x for r in dl for x in r["unseen_latencies"]]
         adds = [x for r in dl for x in r["add_to_read"]]
         app_adds = [x for r in dl for x in r["app_add_to_read"]]
         out += [
@@ -306,12 +310,21 @@ def account_section(rows: list[dict[str, Any]]) -> list[str]:
                 f"Downloads: {sum(r['downloads'] for r in dl)} tasks over {len(dl)} runs; "
                 f"{sum(r['events'] for r in dl)} events fired, "
                 f"{sum(r['duplicate_events'] for r in dl)} twice, "
-                f"{sum(r['missed_events'] for r in dl)} missed. From a task's end to its event: "
-                f"median {fmt(med(latencies), 0)} s, slowest {fmt(max(latencies, default=0), 0)} "
-                f"s. After an add with the action, the task list was read "
-                f"{fmt(med(adds), 0)} s later (median; slowest {fmt(max(adds, default=0), 0)} s); "
-                "a task added in 115's app is seen by the next idle read, median "
-                f"{fmt(med(app_adds) / 60, 0)} min later."
+                f"{sum(r['missed_events'] for r in dl)} missed. From the end of a task that a "
+                f"read had seen running to its event ({len(seen)} tasks): median "
+                f"{fmt(med(seen), 0)} s, slowest {fmt(max(seen, default=0), 0)} s. "
+                f"{len(unseen)} tasks were added in 115's app and ended before any read saw "
+                f"them; the next idle read (every {idle_min} min) found them ended"
+                + (
+                    f", {fmt(med(unseen), 0)} s after their end (median; slowest "
+                    f"{fmt(max(unseen), 0)} s). "
+                    if unseen
+                    else ". "
+                )
+                + "After an add with the action, the task "
+                f"list was read {fmt(med(adds), 0)} s later (median; slowest "
+                f"{fmt(max(adds, default=0), 0)} s); a task added in 115's app was seen by the "
+                f"next idle read, {fmt(med(app_adds) / 60, 0)} min later (median)."
             ),
         ]
     limited = [r for r in acc if r["scenario"] == "rate_limited"]
