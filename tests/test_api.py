@@ -435,12 +435,14 @@ async def test_transient_faults_keep_tokens(
         what, call = REFRESH, client.refresh(token)
     else:
         what, call = USER_INFO, client.user_info(access)
-    err = await fails(Open115TransientError, call, emu)
+    # On proapi, HTTP 429 is its rate limit: back off (the tokens are kept all the same).
+    limited = (fault, path) == (FAULT_HTTP_429, USER_INFO_PATH)
+    err = await fails(Open115RateLimitError if limited else Open115TransientError, call, emu)
     if message is None:
         assert str(err) == _reset_message(what)
         assert isinstance(err.__cause__, aiohttp.ServerDisconnectedError)
     else:
-        assert str(err) == message.format(what=what)
+        assert str(err) == message.format(what=what) + (" (rate limited)" if limited else "")
     assert err.code == (int(fault.removeprefix("code:")) if fault.startswith("code:") else None)
     assert emu.requests == [LoggedRequest(path, START, None, fault)] * sent
     # Nothing happened on the server side: both tokens still work.
@@ -693,6 +695,26 @@ def _info(data: Any) -> dict[str, Any]:
         ({"user_id": "42"}, Account("42", "42")),
         ({"user_id": " 42 ", "user_name": ""}, Account("42", "42")),
         ({"user_id": 42, "user_name": 7}, Account("42", "42")),
+        ({"user_id": 310000001.0, "user_name": "bob"}, Account("310000001", "bob")),
+        (
+            {
+                "user_id": 42,
+                "user_name": "bob",
+                "rt_space_info": {
+                    "all_total": {"size": 2.199023255552e12, "size_format": "2TB"},
+                    "all_use": {"size": 5.49755813888e11},
+                    "all_remain": {"size": "1649267441664.0"},
+                },
+            },
+            Account("42", "bob", 2 * TIB, 512 * GIB, 2 * TIB - 512 * GIB),
+        ),
+        # No VIP: vip_info missing, empty, or with expire 0.
+        ({"user_id": 42, "user_name": "bob", "vip_info": {}}, Account("42", "bob")),
+        ({"user_id": 42, "user_name": "bob", "vip_info": None}, Account("42", "bob")),
+        (
+            {"user_id": 42, "user_name": "bob", "vip_info": {"level_name": "VIP", "expire": 0}},
+            Account("42", "bob", vip_level="VIP"),
+        ),
         (
             {
                 "user_id": 42,

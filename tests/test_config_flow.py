@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.config_flow import clean_refresh_token
 from custom_components.open115.const import (
     CONF_ACCESS_TOKEN,
@@ -51,6 +52,17 @@ from .emulator import (
     Emulator115,
     Grant,
 )
+
+
+@pytest.fixture(autouse=True)
+def no_account_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count what the flow and the keeper send: the account coordinator (its reads
+    are tests/test_account.py's) does not start here."""
+
+    async def _not_started(self: AccountCoordinator) -> None:
+        return None
+
+    monkeypatch.setattr(AccountCoordinator, "async_start", _not_started)
 
 
 def requests(emulator: Emulator115) -> tuple[int, int]:

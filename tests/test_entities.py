@@ -127,6 +127,14 @@ async def test_entities_device_and_initial_states(
         RT_EXPIRES: ("refresh_token_expires", None),
         STATUS: ("token_status", None),
         PROBLEM: ("token_problem", None),
+        # The account's (tests/test_account.py tells their story).
+        "sensor.emu_user_total_storage": ("storage_total", None),
+        "sensor.emu_user_used_storage": ("storage_used", None),
+        "sensor.emu_user_free_storage": ("storage_free", None),
+        "sensor.emu_user_vip_expires": ("vip_expires", None),
+        "sensor.emu_user_cloud_download_quota": ("cloud_download_quota", None),
+        "sensor.emu_user_active_cloud_downloads": ("cloud_downloads_active", None),
+        "event.emu_user_cloud_download": ("cloud_download", None),
     }
     entries = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
     assert {entry.entity_id for entry in entries} == set(expected)

@@ -11,23 +11,25 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .account_coordinator import AccountCoordinator, async_remove_store
 from .const import DOMAIN, ENV_BASE_URL, LOGGER
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
 from .helpers import async_flush_config_entries, base_url_override
 from .issues import async_delete_issues, async_track_issues
 from .keeper import DATA_SHARED, TokenKeeper
-from .services import async_setup_services
+from .services import async_setup_cloud_download_service, async_setup_services
 
 __all__ = ["async_get_access_token"]
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the service actions (once, for all entries)."""
     async_setup_services(hass)
+    async_setup_cloud_download_service(hass)
     return True
 
 
@@ -44,8 +46,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
     keeper = TokenKeeper(hass, entry)
     entry.async_on_unload(async_track_issues(hass, keeper))
     await keeper.async_config_entry_first_refresh()
-    entry.runtime_data = Open115Data(keeper=keeper)
+    account = AccountCoordinator(hass, entry)
+    await account.async_restore()
+    entry.runtime_data = Open115Data(keeper=keeper, account=account)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # The account is read like any consumer would, once the entry is loaded; without a stored
+    # read its entities are unavailable until the first read succeeds (a failure never fails
+    # the setup).
+    entry.async_create_task(
+        hass, account.async_start(), f"{DOMAIN} first account read", eager_start=False
+    )
     return True
 
 
@@ -55,6 +65,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
-    """Remove the entry's repair issues and its keepers' shared state with it."""
+    """Remove the entry's repair issues, its keepers' shared state and reported downloads."""
     async_delete_issues(hass, entry.entry_id)
+    await async_remove_store(hass, entry.entry_id)
     hass.data.get(DATA_SHARED, {}).pop(entry.entry_id, None)

@@ -8,6 +8,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .account_coordinator import AccountCoordinator
 from .const import CONF_ACCESS_TOKEN, CONF_REFRESH_TOKEN
 from .data import Open115ConfigEntry
 from .token_state import TokenState, state_from_entry
@@ -40,6 +41,26 @@ def _token(state: TokenState) -> dict[str, Any]:
     }
 
 
+def _account(coordinator: AccountCoordinator) -> dict[str, Any]:
+    """The account reads: how they go, and counts (no names, links or hashes of tasks)."""
+    data = coordinator.data
+    error = coordinator.last_exception
+    return {
+        "last_update_success": coordinator.last_update_success,
+        "last_error": type(error.__cause__ or error).__name__ if error is not None else None,
+        "update_interval": (
+            coordinator.update_interval.total_seconds() if coordinator.update_interval else None
+        ),
+        "requests": coordinator.request_count,
+        "has_vip": data.account.vip_expire is not None if data else None,
+        "quota": {"count": data.quota.count, "used": data.quota.used, "left": data.quota.surplus}
+        if data
+        else None,
+        "tasks": len(data.tasks) if data else None,
+        "active": data.active if data else None,
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: Open115ConfigEntry
 ) -> dict[str, Any]:
@@ -69,6 +90,7 @@ async def async_get_config_entry_diagnostics(
             "refresh_due_at": _iso(coordinator.refresh_due_at()),
             "refresh_count": coordinator.refresh_count,
         },
+        "account": _account(entry.runtime_data.account),
         "options": dict(entry.options),
         "entry": entry_data,
     }

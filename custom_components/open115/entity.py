@@ -1,11 +1,22 @@
-"""Base entity: one service device per 115 account; entities only read the keeper."""
+"""Base entities: one service device per 115 account; entities only read their coordinator."""
 
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .account_coordinator import AccountCoordinator
 from .const import DOMAIN
 from .keeper import TokenKeeper
+
+
+def _device_info(user_id: str, title: str) -> DeviceInfo:
+    return DeviceInfo(
+        identifiers={(DOMAIN, user_id)},
+        name=title,
+        manufacturer="115",
+        model="Open Platform token",
+        entry_type=DeviceEntryType.SERVICE,
+    )
 
 
 class Open115Entity(CoordinatorEntity[TokenKeeper]):
@@ -18,15 +29,27 @@ class Open115Entity(CoordinatorEntity[TokenKeeper]):
         super().__init__(coordinator)
         self.entity_description = description
         self._attr_unique_id = f"{coordinator.user_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, coordinator.user_id)},
-            name=coordinator.config_entry.title,
-            manufacturer="115",
-            model="Open Platform token",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
 
     @property
     def available(self) -> bool:
         """Always available: a failing refresh is shown by the status, not hidden."""
         return True
+
+
+class Open115AccountEntity(CoordinatorEntity[AccountCoordinator]):
+    """An entity of a 115 account's storage or cloud downloads."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: AccountCoordinator, description: EntityDescription) -> None:
+        """Name the entity after its key; attach it to the account's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.user_id}_{description.key}"
+        self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
+
+    @property
+    def available(self) -> bool:
+        """Available while the account's last read succeeded (never before the first)."""
+        return self.coordinator.last_update_success and self.coordinator.data is not None

@@ -1,4 +1,4 @@
-"""Sensors: when the token expires, when it is refreshed, and how the keeper is doing."""
+"""Sensors: the token (expiry, refreshes, status) and the account (storage, VIP, downloads)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,12 +9,14 @@ from homeassistant.components.sensor import (
     SensorEntity,
     SensorEntityDescription,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.components.sensor.const import SensorStateClass
+from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .account_coordinator import AccountData
 from .data import Open115ConfigEntry
-from .entity import Open115Entity
+from .entity import Open115AccountEntity, Open115Entity
 from .token_state import TokenState, TokenStatus
 
 PARALLEL_UPDATES = 0
@@ -64,6 +66,62 @@ SENSORS: tuple[Open115SensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Open115AccountSensorEntityDescription(SensorEntityDescription):
+    """A sensor that reads one value of the account's last read."""
+
+    value_fn: Callable[[AccountData], datetime | int | None]
+
+
+def _storage(
+    key: str, value_fn: Callable[[AccountData], int | None]
+) -> Open115AccountSensorEntityDescription:
+    return Open115AccountSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        value_fn=value_fn,
+    )
+
+
+def _free(data: AccountData) -> int | None:
+    account = data.account
+    if account.space_remain is not None:
+        return account.space_remain
+    if account.space_total is not None and account.space_used is not None:
+        return max(account.space_total - account.space_used, 0)
+    return None
+
+
+ACCOUNT_SENSORS: tuple[Open115AccountSensorEntityDescription, ...] = (
+    _storage("storage_total", lambda data: data.account.space_total),
+    _storage("storage_used", lambda data: data.account.space_used),
+    _storage("storage_free", _free),
+    Open115AccountSensorEntityDescription(
+        key="vip_expires",
+        translation_key="vip_expires",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda data: data.account.vip_expire,
+    ),
+    Open115AccountSensorEntityDescription(
+        key="cloud_download_quota",
+        translation_key="cloud_download_quota",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.quota.surplus,
+    ),
+    Open115AccountSensorEntityDescription(
+        key="cloud_downloads_active",
+        translation_key="cloud_downloads_active",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.active,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: Open115ConfigEntry,
@@ -72,6 +130,10 @@ async def async_setup_entry(
     """Add the account's sensors."""
     async_add_entities(
         Open115Sensor(entry.runtime_data.keeper, description) for description in SENSORS
+    )
+    async_add_entities(
+        Open115AccountSensor(entry.runtime_data.account, description)
+        for description in ACCOUNT_SENSORS
     )
 
 
@@ -83,4 +145,15 @@ class Open115Sensor(Open115Entity, SensorEntity):
     @property
     def native_value(self) -> datetime | str | None:
         """Read the value from the keeper's current state."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class Open115AccountSensor(Open115AccountEntity, SensorEntity):
+    """A sensor of the account's storage, VIP or cloud downloads."""
+
+    entity_description: Open115AccountSensorEntityDescription
+
+    @property
+    def native_value(self) -> datetime | int | None:
+        """Read the value from the account's last read."""
         return self.entity_description.value_fn(self.coordinator.data)

@@ -1,4 +1,11 @@
-"""Service actions: hand a fresh token to automations, or refresh now (admins only)."""
+"""Service actions: hand a fresh token to automations, or refresh now (admins only).
+
+And add cloud downloads (any user).
+"""
+
+from functools import partial
+import re
+from typing import Final
 
 from homeassistant.core import (
     HomeAssistant,
@@ -7,21 +14,27 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .api import Open115Error, Open115RateLimitError
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
+    ATTR_FOLDER_ID,
     ATTR_MIN_VALIDITY,
+    ATTR_URLS,
     DEFAULT_MIN_VALIDITY,
     DOMAIN,
     MAX_MIN_VALIDITY,
+    SERVICE_ADD_CLOUD_DOWNLOAD,
     SERVICE_GET_ACCESS_TOKEN,
     SERVICE_REFRESH_TOKEN,
 )
 from .consumer import async_get_keeper
+from .data import Open115ConfigEntry
 
 GET_ACCESS_TOKEN_SCHEMA = vol.Schema(
     {
@@ -70,5 +83,107 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_REFRESH_TOKEN,
         _async_refresh_token,
         schema=REFRESH_TOKEN_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+# ----- open115.add_cloud_download (any user: it reveals no secret) ------------------------------
+
+LINK_SCHEMES: Final = ("http://", "https://", "ftp://", "magnet:?", "ed2k://")
+MAX_LINK_LENGTH: Final = 8192
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+ADD_CLOUD_DOWNLOAD_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_URLS): vol.Any(cv.string, [cv.string]),
+        vol.Optional(ATTR_FOLDER_ID): vol.All(vol.Coerce(str), str.strip),
+    }
+)
+
+
+def _shown(text: str) -> str:
+    """A line as an error message quotes it: short."""
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def parse_links(urls: str | list[str]) -> list[str]:
+    """The links of a list or of text with one link a line; a translated error names a bad one."""
+    lines = (
+        urls.splitlines() if isinstance(urls, str) else [p for u in urls for p in u.splitlines()]
+    )
+    links = [line.strip() for line in lines if line.strip()]
+    if not links:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_links")
+    for number, link in enumerate(links, 1):
+        placeholders = {"line": str(number), "link": _shown(link)}
+        if not link.lower().startswith(LINK_SCHEMES):
+            key = "unsupported_link" if _SCHEME.match(link) else "not_a_link"
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=key,
+                translation_placeholders=placeholders,
+            )
+        rest = link.split(":", 1)[1].lstrip("/?")
+        if not rest or any(c.isspace() for c in link) or len(link) > MAX_LINK_LENGTH:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_link",
+                translation_placeholders=placeholders,
+            )
+    return links
+
+
+async def _async_add_cloud_download(call: ServiceCall) -> ServiceResponse:
+    """Add the links as cloud-download tasks; one result per link, in order."""
+    links = parse_links(call.data[ATTR_URLS])
+    folder_id: str | None = call.data.get(ATTR_FOLDER_ID) or None
+    if folder_id is not None and not folder_id.isdigit():
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="bad_folder_id",
+            translation_placeholders={"folder_id": _shown(folder_id)},
+        )
+    keeper = async_get_keeper(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    entry: Open115ConfigEntry = keeper.config_entry
+    account = entry.runtime_data.account
+    try:
+        results = await account.async_call(
+            partial(account.client.offline_add_urls, urls=links, folder_id=folder_id)
+        )
+    except Open115RateLimitError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cloud_download_rate_limited",
+            translation_placeholders={"entry_title": entry.title},
+        ) from err
+    except Open115Error as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cloud_download_failed",
+            translation_placeholders={"entry_title": entry.title, "error": str(err)},
+        ) from err
+    await account.async_read_soon()  # the user sees the new tasks counted
+    return {
+        "results": [
+            {
+                "url": result.url,
+                "status": result.status,
+                "info_hash": result.info_hash,
+                "message": result.message,
+            }
+            for result in results
+        ]
+    }
+
+
+@callback
+def async_setup_cloud_download_service(hass: HomeAssistant) -> None:
+    """Register `add_cloud_download` for every user (it hands out no secret)."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ADD_CLOUD_DOWNLOAD,
+        _async_add_cloud_download,
+        schema=ADD_CLOUD_DOWNLOAD_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )

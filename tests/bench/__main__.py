@@ -1,4 +1,4 @@
-"""Run the benchmark scenarios (tests/bench/bench.py) with pytest, then write docs/benchmarks.md.
+"""Run the benchmark scenarios (tests/bench/bench*.py) with pytest, then write docs/benchmarks.md.
 
 `python -m tests.bench [--quick] [pytest arguments]`; scripts/bench calls it. `--quick` runs once
 over two simulated days and only prints (a check that it works). Nothing from Home
@@ -13,15 +13,17 @@ import json
 import os
 from pathlib import Path
 import platform
-import statistics
 import sys
 import tempfile
 from typing import Any
 
 import pytest
 
+from .numbers import fmt, med
+from .report_account import account_section
+
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = Path(__file__).with_name("bench.py")
+SCENARIOS = [Path(__file__).with_name(name) for name in ("bench.py", "bench_account.py")]
 RESULTS_ENV = "OPEN115_BENCH_RESULTS"
 
 
@@ -50,16 +52,6 @@ def machine() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def med(values: list[float]) -> float:
-    """The median (NaN when there is nothing)."""
-    return statistics.median(values) if values else float("nan")
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    """A number with `digits` decimals."""
-    return f"{value:.{digits}f}"
 
 
 def economy_section(rows: list[dict[str, Any]]) -> list[str]:
@@ -270,6 +262,8 @@ def report(rows: list[dict[str, Any]]) -> str:
         *hot_section(rows),
         "",
         *setup_section(rows),
+        "",
+        *account_section(rows),
     ]
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -285,7 +279,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.jsonl"
         os.environ[RESULTS_ENV] = str(results)
-        base = [str(SCENARIOS), "-q", "-p", "no:cacheprovider", "-x", "--no-header", "-W", "ignore"]
+        base = [
+            *map(str, SCENARIOS),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-x",
+            "--no-header",
+            "-W",
+            "ignore",
+        ]
         code = pytest.main([*base, *args])
         if code != 0:
             return int(code)

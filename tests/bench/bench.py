@@ -1,5 +1,7 @@
 """The open115 benchmark: refresh economy, bursts, hot path and setup; writes docs/benchmarks.md.
 
+The account's request economy (proapi requests a day) is in bench_account.py.
+
 Run it with `scripts/bench` (or `python -m tests.bench`, which runs this file with pytest and
 writes the report; see tests/bench/__main__.py). Its scenarios are pytest tests inside Home Assistant's test harness (pytest-homeassistant-custom-component): the economy
 simulation moves Home Assistant's frozen clock (freezegun) from event to event, and every keeper
@@ -146,7 +148,7 @@ class Open115Keeper(Keeper):
     @override
     async def get(self, min_validity: int) -> tuple[str, float]:
         token = await async_get_access_token(self.hass, self.entry.entry_id, min_validity)
-        return token, self.entry.runtime_data.data.expires_at.timestamp()
+        return token, self.entry.runtime_data.keeper.data.expires_at.timestamp()
 
 
 class Open115Implementation(AbstractOAuth2Implementation):

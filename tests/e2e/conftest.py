@@ -51,6 +51,7 @@ OWNER = {"name": "Owner", "username": "owner", "password": "owner-password-1"}
 START_TIMEOUT = 180.0  # a cold start on 2 slow cores, with the frontend
 STOP_TIMEOUT = 60.0
 DOMAIN = "open115"
+CONSUMER = "open115_consumer"  # tests/e2e/consumer: another integration built on open115
 EVENT = "open115_token_refreshed"
 
 
@@ -214,6 +215,10 @@ class HassProcess:
         (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
         (config_dir / "custom_components" / DOMAIN).symlink_to(REPO / "custom_components" / DOMAIN)
         shutil.copy(REPO / "config" / "configuration.yaml", config_dir / "configuration.yaml")
+        consumer = Path(__file__).parent / "consumer" / "custom_components" / CONSUMER
+        (config_dir / "custom_components" / CONSUMER).symlink_to(consumer)
+        with (config_dir / "configuration.yaml").open("a") as yaml:
+            yaml.write(f"\n{CONSUMER}:\n")
         write_http_config(config_dir, "127.0.0.1", self.port)
         self.env = {**os.environ, "OPEN115_BASE_URL": emulator.base_url}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -221,14 +221,16 @@ def _finish(page: Page, account: str) -> None:
 
 
 def _device_page(page: Page, account: str, shots: Path) -> None:
-    """The device page lists open115's entities with a healthy token."""
+    """The device page lists open115's entities: a healthy token, the account's storage."""
     expect(page.get_by_text("Service info", exact=True)).to_be_visible()
     expect(page.get_by_text(account, exact=True).first).to_be_visible()
     # A new token lives 2 hours; its authorization time is unknown when pasted.
     expect(page.locator("body")).to_match_aria_snapshot(
         """
         - heading "Sensors"
-        - list: Access token expires In 2 hours Refresh token expires Unknown Token problem OK Token status OK
+        - list: /Access token expires In 2 hours Active cloud downloads 0 Cloud download quota 3,000 Free storage 1,536\\.0 GiB Refresh token expires Unknown Token problem OK Token status OK Total storage 2,048\\.0 GiB Used storage 512\\.0 GiB VIP expires \\w.+/
+        - heading "Events"
+        - list: Cloud download Unknown
         - heading "Diagnostic"
         - list: /Last refresh \\d+ seconds? ago Next refresh In \\d hours?/
         """
@@ -334,7 +336,7 @@ def test_sign_in_by_qr_code_in_the_browser(
             expect(page.locator("body")).to_match_aria_snapshot(
                 """
                 - heading "Sensors"
-                - list: Access token expires In 2 hours Refresh token expires Next year Token problem OK Token status OK
+                - list: /Access token expires In 2 hours .*Refresh token expires Next year Token problem OK Token status OK .*/
                 """
             )
             _no_secrets(page, emulator, "Service info")

@@ -36,7 +36,15 @@ KEYS = {
     "refresh_token_expires": "sensor",
     "token_status": "sensor",
     "token_problem": "binary_sensor",
+    "storage_total": "sensor",
+    "storage_used": "sensor",
+    "storage_free": "sensor",
+    "vip_expires": "sensor",
+    "cloud_download_quota": "sensor",
+    "cloud_downloads_active": "sensor",
+    "cloud_download": "event",
 }
+MAGNET = "magnet:?xt=urn:btih:{}&dn=ubuntu.iso&xl=4294967296".format("ab" * 20)
 FLOW_PROGRESSED = "data_entry_flow_progressed"
 QR_USER_ID = 310000002  # a second account: the module's entry keeps the first
 SHORT_LIFETIME = 30  # s: margin = a quarter = 7.5 s, so the refresh is due ~22 s after issue
@@ -92,6 +100,31 @@ def test_runs_the_chosen_home_assistant(hass_proc: HassProcess) -> None:
     assert hass_proc.get("/api/config").json()["version"] == installed
 
 
+def _wait_for(
+    hass_proc: HassProcess,
+    entry_id: str,
+    key: str,
+    test: Any,
+    timeout: float = 90,
+    poke: bool = False,
+) -> dict[str, Any]:
+    """The state of the entry's entity `key` once `test(state)` holds.
+
+    `poke`: ask for an update now and then (homeassistant.update_entity reads the account).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _states(hass_proc, entry_id)[key]
+        if test(state):
+            return state
+        assert time.monotonic() < deadline, state
+        if poke:
+            hass_proc.post(
+                "/api/services/homeassistant/update_entity", {"entity_id": state["entity_id"]}
+            )
+        time.sleep(1)
+
+
 def test_owner_logs_in_through_the_login_flow(hass_proc: HassProcess) -> None:
     tokens = hass_proc.login(OWNER["username"], OWNER["password"])
     assert tokens["token_type"] == "Bearer"
@@ -117,10 +150,12 @@ def test_config_flow_creates_the_entry(
     assert [(e["entry_id"], e["title"], e["state"]) for e in entries] == [
         (entry_id, emulator.user_name, "loaded")
     ]
-    # The pasted token was refreshed once (so it is void now) and the account read once.
+    # The pasted token was refreshed once (so it is void now) and the account read once by
+    # the flow, then once by the new entry's account coordinator.
+    _wait_for(hass_proc, entry_id, "storage_total", lambda s: s["state"] != "unavailable")
     state = emulator.state()
     assert state["counts"][REFRESH_PATH] == 1
-    assert state["counts"][USER_INFO_PATH] == 1
+    assert state["counts"][USER_INFO_PATH] == 2
     assert emulator.refresh_token in state["used_refresh_tokens"]
 
 
@@ -187,6 +222,76 @@ def test_non_admin_user_is_refused(
         "/api/services/open115/get_access_token?return_response", {}, token=guest
     )
     assert reply.status_code == 401  # …that may not have the token
+    assert not [secret for secret in emulator.secrets() if secret in reply.text]
+
+
+def test_add_a_magnet_and_watch_it_finish(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    """The README's example: add a magnet, finish it on 115, the event fires."""
+    entry_id = entry["result"]["result"]["entry_id"]
+    states = _states(hass_proc, entry_id)
+    assert float(states["storage_total"]["state"]) > 0
+    assert states["storage_total"]["attributes"]["unit_of_measurement"] == "GiB"
+    assert states["cloud_downloads_active"]["state"] == "0"
+    quota = int(states["cloud_download_quota"]["state"])
+
+    reply = hass_proc.post(
+        "/api/services/open115/add_cloud_download?return_response", {"urls": [MAGNET, MAGNET]}
+    )
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["service_response"]["results"]
+    assert [(r["url"], r["status"], r["info_hash"]) for r in results] == [
+        (MAGNET, "added", "ab" * 20),
+        (MAGNET, "duplicate", None),
+    ]
+    # Read right after the add: the new task is counted.
+    _wait_for(hass_proc, entry_id, "cloud_downloads_active", lambda s: s["state"] == "1", 15)
+    assert _states(hass_proc, entry_id)["cloud_download_quota"]["state"] == str(quota - 1)
+
+    reply = requests.post(
+        f"{emulator.base_url}/_emulator/offline/finish", json={"info_hash": "ab" * 20}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    event = _wait_for(
+        hass_proc,
+        entry_id,
+        "cloud_download",
+        lambda s: s["attributes"].get("event_type") == "finished",
+        poke=True,
+    )
+    attributes = event["attributes"]
+    assert (attributes["name"], attributes["size"]) == ("ubuntu.iso", 4294967296)
+    assert attributes["info_hash"] == "ab" * 20
+    assert attributes["file_id"]
+    assert attributes["folder_id"] == "0"
+    assert _states(hass_proc, entry_id)["cloud_downloads_active"]["state"] == "0"
+
+
+def test_a_consumer_integration_reads_the_account_through_open115(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    """tests/e2e/consumer: another integration, loaded next to open115, uses its token."""
+    refreshes = emulator.count(REFRESH_PATH)
+    path = "/api/services/open115_consumer/read_account?return_response"
+    reply = hass_proc.post(path, {})
+    assert reply.status_code == 200, reply.text
+    response = reply.json()["service_response"]
+    assert response["user_id"] == str(emulator.user_id)
+    assert response["user_name"] == emulator.user_name
+    assert response["recovered"] is False
+    assert emulator.count(REFRESH_PATH) == refreshes  # the live token, as it is
+
+    # 115 voids the live access token early: the consumer reports it, open115 refreshes once.
+    reply = requests.post(f"{emulator.base_url}/_emulator/access_token/void", json={}, timeout=10)
+    if reply.status_code == 404:
+        pytest.skip("the emulator cannot void an access token (no control route)")
+    reply = hass_proc.post(path, {})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["service_response"]["recovered"] is True
+    assert emulator.count(REFRESH_PATH) == refreshes + 1
+    entry_id = entry["result"]["result"]["entry_id"]
+    assert _states(hass_proc, entry_id)["token_status"]["state"] == "ok"
     assert not [secret for secret in emulator.secrets() if secret in reply.text]
 
 

@@ -1,65 +1,63 @@
 """The account endpoint: /open/user/info (proapi)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .core import (
-    USER_INFO_PATH,
-    YEAR,
-    EmulatorCore,
-)
+from .core import USER_INFO_PATH, YEAR
+from .proapi import ProapiEndpoints
+
+DEFAULT_VIP_LEVEL = "VIP"
 
 
 @dataclass
-class AccountEndpoints(EmulatorCore):
-    """GET /open/user/info."""
+class AccountEndpoints(ProapiEndpoints):
+    """GET /open/user/info: `user_id` a JSON number (as 115 sends it), storage, VIP.
+
+    An account has VIP ("VIP", a year from the request) unless `set_vip` says otherwise;
+    without VIP, `vip_info` holds neither `level_name` nor `expire`.
+    """
+
+    vip: dict[int, tuple[str, float] | None] = field(default_factory=dict)
+
+    def set_vip(self, user_id: int, level: str | None = None, expires_at: float = 0.0) -> None:
+        """Give an account VIP `level` until `expires_at`, or (level None) take VIP away."""
+        self.vip[user_id] = None if level is None else (level, expires_at)
 
     def _add_routes(self, app: web.Application) -> None:
         super()._add_routes(app)
         app.router.add_get(USER_INFO_PATH, self._user_info)
 
     async def _user_info(self, request: web.Request) -> web.StreamResponse:
-        fault = await self._begin(request)
-        try:
-            return await self._answer_user_info(request, fault)
-        finally:
-            self.in_flight -= 1
-            self.in_flight_by_path[USER_INFO_PATH] -= 1
+        return await self._serve_proapi(request, USER_INFO_PATH, self._answer_user_info)
 
-    async def _answer_user_info(
-        self, request: web.Request, fault: str | None
-    ) -> web.StreamResponse:
-        if fault is not None:
-            self._log(USER_INFO_PATH, None, fault)
-            return await self._fault_response(request, fault)
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip()
-        at = self.access_tokens.get(token)
-        if at is None:
-            self._log(USER_INFO_PATH, 40140123)
-            return self._error(40140123, "access_token format error", proapi=True)
-        if self.clock() >= at.expires_at:
-            self._log(USER_INFO_PATH, 40140125)
-            return self._error(40140125, "access_token invalid", proapi=True)
-        account = self.accounts[self.grants[at.grant_id].user_id]
-        self._log(USER_INFO_PATH, 0)
+    async def _answer_user_info(self, request: web.Request, user_id: int) -> web.StreamResponse:
+        account = self.accounts[user_id]
         total, used = account.space_total, account.space_used
-        return web.json_response(
+        vip = self.vip.get(user_id, (DEFAULT_VIP_LEVEL, self.clock() + YEAR))
+        vip_info = {} if vip is None else {"level_name": vip[0], "expire": int(vip[1])}
+        return self._proapi_ok(
+            USER_INFO_PATH,
             {
-                "state": True,
-                "code": 0,
-                "message": "",
-                "data": {
-                    "user_id": str(account.user_id),
-                    "user_name": account.user_name,
-                    "user_face_s": "",
-                    "rt_space_info": {
-                        "all_total": {"size": total, "size_format": f"{total / 1024**4:.1f}TB"},
-                        "all_remain": {"size": total - used, "size_format": ""},
-                        "all_use": {"size": used, "size_format": ""},
+                "user_id": account.user_id,
+                "user_name": account.user_name,
+                "user_face_s": "",
+                "user_face_m": "",
+                "user_face_l": "",
+                "rt_space_info": {
+                    "all_total": {
+                        "size": self._size(total),
+                        "size_format": f"{total / 1024**4:.1f}TB",
                     },
-                    "vip_info": {"level_name": "VIP", "expire": int(self.clock()) + YEAR},
+                    "all_remain": {
+                        "size": self._size(max(total - used, 0)),
+                        "size_format": f"{max(total - used, 0) / 1024**3:.1f}GB",
+                    },
+                    "all_use": {
+                        "size": self._size(used),
+                        "size_format": f"{used / 1024**3:.1f}GB",
+                    },
                 },
-            }
+                "vip_info": vip_info,
+            },
         )

@@ -18,6 +18,7 @@ from .core import (
     Grant,
     RunningEmulator,
 )
+from .offline import EmulatedTask
 
 CONTROL_PREFIX = "/_emulator"
 DEMO_USER_ID = 310000001
@@ -38,6 +39,13 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
       QR scan would make; answers its refresh token.
     - POST /_emulator/qr/scan, /qr/confirm, /qr/cancel, JSON {"uid": s} (optional, else the
       newest QR code): what the 115 app does with a QR code shown by the setup dialog.
+    - POST /_emulator/offline/finish, /offline/fail, JSON {"info_hash": s} (optional, else the
+      newest task): a cloud download completes or fails; /offline/progress also takes
+      {"percent": n}; /offline/add, JSON {"url": s, "user_id": n}, adds a task as 115's app would.
+    - POST /_emulator/proapi, JSON {"limit": 770004 | 406 | 429 | null, "float_sizes": bool}:
+      switch proapi's rate limit on or off, send sizes as floats.
+    - POST /_emulator/vip, JSON {"user_id": n, "level": s | null, "expires_at": unix time}:
+      give or take VIP.
 
     With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
     (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
@@ -58,6 +66,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.grants = {g["grant_id"]: Grant(**g) for g in saved["grants"]}
         self.access_tokens = {t: AccessToken(**a) for t, a in saved["access_tokens"].items()}
         self.used_refresh_tokens = dict(saved["used_refresh_tokens"])
+        self.offline_tasks = [EmulatedTask(**t) for t in saved.get("offline_tasks", [])]
+        self.offline_used = {int(u): n for u, n in saved.get("offline_used", {}).items()}
+        file_ids = [int(t.file_id) for t in self.offline_tasks if t.file_id.isdigit()]
+        self._file_ids = itertools.count(max(file_ids, default=9000000000) + 1)
         self._ids = itertools.count(max(self.grants, default=0) + 1)
         return True
 
@@ -70,6 +82,8 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             "grants": [dataclasses.asdict(g) for g in self.grants.values()],
             "access_tokens": {t: dataclasses.asdict(a) for t, a in self.access_tokens.items()},
             "used_refresh_tokens": self.used_refresh_tokens,
+            "offline_tasks": [dataclasses.asdict(t) for t in self.offline_tasks],
+            "offline_used": self.offline_used,
         }
         path = pathlib.Path(self.state_file)
         path.with_suffix(".tmp").write_text(json.dumps(saved))
@@ -88,6 +102,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         app.router.add_post(f"{CONTROL_PREFIX}/authorize", self._control_authorize)
         for action in ("scan", "confirm", "cancel"):
             app.router.add_post(f"{CONTROL_PREFIX}/qr/{action}", self._control_qr)
+        for action in ("finish", "fail", "progress", "add"):
+            app.router.add_post(f"{CONTROL_PREFIX}/offline/{action}", self._control_offline)
+        app.router.add_post(f"{CONTROL_PREFIX}/proapi", self._control_proapi)
+        app.router.add_post(f"{CONTROL_PREFIX}/vip", self._control_vip)
         return app
 
     def state(self) -> dict[str, Any]:
@@ -127,6 +145,9 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
                 {"path": r.path, "at": r.at, "code": r.code, "fault": r.fault}
                 for r in self.requests
             ],
+            "offline_tasks": [dataclasses.asdict(t) for t in self.offline_tasks],
+            "proapi_limit": self.proapi_limit,
+            "float_sizes": self.float_sizes,
         }
 
     async def _control_state(self, request: web.Request) -> web.Response:
@@ -158,6 +179,42 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         else:
             code = self.cancel_device_code(uid)
         return web.json_response({"uid": code.uid, "status": code.status})
+
+    async def _control_offline(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        action = request.path.rsplit("/", 1)[1]
+        if action == "add":
+            user_id = int(body.get("user_id", DEMO_USER_ID))
+            self.add_account(user_id)
+            task = self.task(self.add_task(user_id, str(body["url"])))
+        else:
+            try:
+                task = self.task(body.get("info_hash"))
+            except KeyError:
+                return web.json_response({"error": "no such task"}, status=404)
+            if action == "finish":
+                self.finish_task(task.info_hash)
+            elif action == "fail":
+                self.fail_task(task.info_hash)
+            else:
+                self.set_progress(task.info_hash, float(body.get("percent", 50)))
+        self.save()
+        return web.json_response(dataclasses.asdict(task))
+
+    async def _control_proapi(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "limit" in body:
+            self.proapi_limit = None if body["limit"] is None else int(body["limit"])
+        if "float_sizes" in body:
+            self.float_sizes = bool(body["float_sizes"])
+        return web.json_response({"limit": self.proapi_limit, "float_sizes": self.float_sizes})
+
+    async def _control_vip(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user_id = int(body.get("user_id", DEMO_USER_ID))
+        level = body.get("level")
+        self.set_vip(user_id, level, float(body.get("expires_at", 0)))
+        return web.json_response({"user_id": user_id, "vip": self.vip[user_id]})
 
 
 async def main() -> None:  # pragma: no cover - a development tool

@@ -1,9 +1,9 @@
 """Async client for the 115 Open Platform, split by concern.
 
 `transport` sends requests, `errors` maps 115's answers to typed errors (the one place that
-does), `auth` refreshes tokens and signs in by QR code, `account` reads the account. The
-package imports nothing from Home Assistant, so that it can become a library of its own, and
-never logs, formats or repr()s a token.
+does), `auth` refreshes tokens and signs in by QR code, `account` reads the account, `offline`
+reads and adds cloud downloads. The package imports nothing from Home Assistant, so that it
+can become a library of its own, and never logs, formats or repr()s a token.
 """
 
 from .account import Account, AccountApi, as_size
@@ -24,6 +24,7 @@ from .errors import (
     ACCESS_TOKEN_CODES,
     CODE_RATE_LIMITED,
     CODE_TOO_MANY_APPS,
+    PROAPI_RATE_LIMIT_CODES,
     REAUTH_REASONS,
     TRANSIENT_CODES,
     TRANSIENT_HTTP_STATUSES,
@@ -35,10 +36,20 @@ from .errors import (
     Open115TransientError,
     Open115UnexplainedError,
 )
+from .offline import (
+    CODE_TASK_EXISTS,
+    AddResult,
+    AddStatus,
+    OfflineApi,
+    OfflineQuota,
+    OfflineTask,
+    TaskPage,
+    TaskStatus,
+)
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
 
 
-class Open115Client(AuthApi, AccountApi):
+class Open115Client(AuthApi, AccountApi, OfflineApi):
     """The 115 Open Platform calls open115 makes, on one injected aiohttp session."""
 
 
@@ -46,10 +57,12 @@ __all__ = [
     "ACCESS_TOKEN_CODES",
     "CHALLENGE_METHODS",
     "CODE_RATE_LIMITED",
+    "CODE_TASK_EXISTS",
     "CODE_TOO_MANY_APPS",
     "DEFAULT_TIMEOUT",
     "DEVICE_CODE_POLL_TIMEOUT",
     "PASSPORT_URL",
+    "PROAPI_RATE_LIMIT_CODES",
     "PROAPI_URL",
     "QRCODE_URL",
     "REAUTH_REASONS",
@@ -58,8 +71,13 @@ __all__ = [
     "VERIFIER_MAX_LENGTH",
     "VERIFIER_MIN_LENGTH",
     "Account",
+    "AddResult",
+    "AddStatus",
     "DeviceCode",
     "DeviceCodeStatus",
+    "OfflineApi",
+    "OfflineQuota",
+    "OfflineTask",
     "Open115AccessTokenError",
     "Open115ApiError",
     "Open115AuthError",
@@ -69,6 +87,8 @@ __all__ = [
     "Open115TransientError",
     "Open115UnexplainedError",
     "Pkce",
+    "TaskPage",
+    "TaskStatus",
     "TokenPair",
     "as_size",
     "make_pkce",

@@ -32,6 +32,8 @@ class AccountApi(Transport):
         if not isinstance(data, dict):
             raise Open115TransientError("Reading the account failed: no data in the answer")
         user_id = data.get("user_id")
+        if isinstance(user_id, float) and user_id.is_integer() and user_id > 0:
+            user_id = int(user_id)  # a JSON number written as 310000001.0
         if (
             isinstance(user_id, bool)
             or not isinstance(user_id, (int, str))

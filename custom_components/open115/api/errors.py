@@ -30,6 +30,13 @@ CODE_PROAPI_TOKEN_REFUSED: Final = 99
 CODE_PROAPI_BAD_PARAMETER: Final = 40100000
 TRANSIENT_HTTP_STATUSES: Final = frozenset({405, 408, 425, 429})
 
+# ----- proapi (the Open API) rate limiting: back off, keep the tokens -------------------------
+# qmediasync (internal/v115open/constants.go) knows 770004 "访问频率过高" (too frequent) and 406
+# "已达到当前访问上限" (the access limit is reached; a higher VIP level gets more); see the spec's
+# "Limits on the Open API itself". HTTP 429 from proapi means the same (transport.py).
+PROAPI_RATE_LIMIT_CODES: Final = frozenset({770004, 406})
+PROAPI_RATE_LIMIT_HTTP_STATUS: Final = 429
+
 
 class Open115Error(Exception):
     """Base class of every error of this client; messages never hold a token."""
@@ -50,7 +57,7 @@ class Open115AuthError(Open115Error):
 
 
 class Open115RateLimitError(Open115Error):
-    """115 put the caller under frequency control (40140117): keep tokens, retry later."""
+    """115 put the caller under frequency control (40140117, proapi's limits): retry later."""
 
 
 class Open115TransientError(Open115Error):
@@ -121,6 +128,8 @@ def error_for(
     if code is not None and code in REAUTH_REASONS:
         return Open115AuthError(detail, code=code, reason=REAUTH_REASONS[code])
     if code == CODE_RATE_LIMITED:
+        return Open115RateLimitError(detail, code=code)
+    if code in PROAPI_RATE_LIMIT_CODES:
         return Open115RateLimitError(detail, code=code)
     if code in TRANSIENT_CODES:
         return Open115TransientError(detail, code=code)

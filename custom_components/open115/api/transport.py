@@ -10,8 +10,10 @@ from typing import Any, Final
 import aiohttp
 
 from .errors import (
+    PROAPI_RATE_LIMIT_HTTP_STATUS,
     TRANSIENT_HTTP_STATUSES,
     Open115ApiError,
+    Open115RateLimitError,
     Open115TransientError,
     error_for,
     is_success,
@@ -80,6 +82,9 @@ class Transport:
             raise Open115TransientError(
                 f"{what} failed: cannot connect ({type(err).__name__})"
             ) from err
+        if status == PROAPI_RATE_LIMIT_HTTP_STATUS and headers and "Authorization" in headers:
+            # Only proapi (Open API) calls carry a Bearer token: there 429 is its rate limit.
+            raise Open115RateLimitError(f"{what} failed with HTTP {status} (rate limited)")
         if status >= 500 or status in TRANSIENT_HTTP_STATUSES:
             raise Open115TransientError(f"{what} failed with HTTP {status}")
         try:

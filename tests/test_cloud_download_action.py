@@ -1,0 +1,179 @@
+"""The `open115.add_cloud_download` action: any user, validated before any request, one result
+per link in order, and the new tasks counted at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+import random
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+
+from custom_components.open115.const import DOMAIN
+
+from .cloud_downloads import (
+    ACTIVE,
+    MAGNET,
+    QUOTA,
+    add,
+    hash_of,
+    magnet,
+    state_of,
+)
+from .conftest import USER_ID, setup_entry
+from .emulator import (
+    ADD_URLS_PATH,
+    CODE_TOO_FREQUENT,
+    REFRESH_PATH,
+    Emulator115,
+)
+
+START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen(
+    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> FrozenDateTimeFactory:
+    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
+    freezer.move_to(START)
+    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
+    return freezer
+
+
+async def test_add_reports_each_link_in_order_and_counts_the_new_tasks_at_once(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+    hass_read_only_user: MockUser,
+) -> None:
+    """Added, duplicate and failed links, one result each; any user may add (no secret)."""
+    emulator.add_task(USER_ID, magnet(1))
+    bad = "http://example.invalid/gone.iso"
+    emulator.refuse_link(bad)
+    await setup_entry(hass, config_entry)
+    assert state_of(hass, ACTIVE) == "1"
+    quota = int(state_of(hass, QUOTA))
+
+    results = await add(
+        hass,
+        f"{magnet(2)}\n\n  {magnet(1)}  \n{bad}\nftp://example.com/a.iso\n",
+        context=Context(user_id=hass_read_only_user.id),
+        folder_id="123",
+    )
+
+    assert results == [
+        {"url": magnet(2), "status": "added", "info_hash": hash_of(2), "message": None},
+        {"url": magnet(1), "status": "duplicate", "info_hash": None, "message": "任务已存在"},
+        {"url": bad, "status": "failed", "info_hash": None, "message": "错误的链接"},
+        {
+            "url": "ftp://example.com/a.iso",
+            "status": "added",
+            "info_hash": emulator.task().info_hash,
+            "message": None,
+        },
+    ]
+    assert emulator.count(ADD_URLS_PATH) == 1
+    assert emulator.task(hash_of(2)).folder_id == "123"
+    # Read at once, without waiting for the next poll: two more tasks, two fewer in the quota.
+    assert state_of(hass, ACTIVE) == "3"
+    assert state_of(hass, QUOTA) == str(quota - 2)
+
+
+async def test_add_a_list(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    link = "ed2k://|file|a.iso|1024|0123456789ABCDEF0123456789ABCDEF|/"
+    results = await add(hass, [magnet(7), f"  {link} "], config_entry_id=config_entry.entry_id)
+    assert [(r["url"], r["status"]) for r in results] == [(magnet(7), "added"), (link, "added")]
+    assert state_of(hass, ACTIVE) == "2"
+
+
+@pytest.mark.parametrize(
+    ("urls", "key", "placeholders"),
+    [
+        ("", "no_links", {}),
+        (" \n\t\n", "no_links", {}),
+        ([], "no_links", {}),
+        ("hello world", "not_a_link", {"line": "1", "link": "hello world"}),
+        (
+            f"{MAGNET.format(1, 1)}\nsmb://nas/share/x.iso",
+            "unsupported_link",
+            {"line": "2", "link": "smb://nas/share/x.iso"},
+        ),
+        (["https://"], "not_a_link", {"line": "1", "link": "https://"}),
+        (
+            ["https://example.com/a b.iso"],
+            "not_a_link",
+            {"line": "1", "link": "https://example.com/a b.iso"},
+        ),
+        (["file:///etc/passwd"], "unsupported_link", {"line": "1", "link": "file:///etc/passwd"}),
+    ],
+)
+async def test_invalid_links_are_refused_before_any_request(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+    urls: Any,
+    key: str,
+    placeholders: dict[str, str],
+) -> None:
+    await setup_entry(hass, config_entry)
+    with pytest.raises(ServiceValidationError) as err:
+        await add(hass, urls)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    assert (err.value.translation_placeholders or {}) == placeholders
+    assert emulator.count(ADD_URLS_PATH) == 0
+
+
+async def test_bad_folder_id_is_refused(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    with pytest.raises(ServiceValidationError) as err:
+        await add(hass, magnet(1), folder_id="Downloads")
+    assert err.value.translation_key == "bad_folder_id"
+    assert emulator.count(ADD_URLS_PATH) == 0
+
+
+async def test_add_while_rate_limited_says_so(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    emulator.proapi_limit = CODE_TOO_FREQUENT
+    with pytest.raises(HomeAssistantError) as err:
+        await add(hass, magnet(1))
+    assert err.value.translation_key == "cloud_download_rate_limited"
+    assert emulator.count(REFRESH_PATH) == 0
+    assert state_of(hass, "sensor.emu_user_token_status") == "ok"
+
+
+async def test_add_with_a_refused_token_reports_it_and_retries_once(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    emulator.access_tokens.pop(config_entry.data["access_token"])
+    results = await add(hass, magnet(1))
+    assert [r["status"] for r in results] == ["added"]
+    assert emulator.count(REFRESH_PATH) == 1
+    assert [r.code for r in emulator.requests if r.path == ADD_URLS_PATH] == [40140123, 0]
