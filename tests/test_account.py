@@ -31,7 +31,7 @@ from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.const import (
     ACTIVE_TASKS_INTERVAL,
     IDLE_TASKS_INTERVAL,
-    RATE_LIMIT_BACKOFF_START,
+    SLOW_BACKOFF_START,
 )
 from custom_components.open115.diagnostics import async_get_config_entry_diagnostics
 
@@ -175,7 +175,7 @@ async def test_first_read_failing_leaves_setup_loaded_and_entities_unavailable(
         assert state_of(hass, entity_id) == STATE_UNAVAILABLE
     assert state_of(hass, STATUS) == "ok"  # the token's story is untouched
     emulator.proapi_limit = None
-    await advance(hass, freezer, RATE_LIMIT_BACKOFF_START.total_seconds())
+    await advance(hass, freezer, SLOW_BACKOFF_START.total_seconds())
     assert state_of(hass, TOTAL) == "2048.0"
     assert state_of(hass, ACTIVE) == "0"
 

@@ -59,10 +59,10 @@ def frozen(
 
 
 async def move(hass: HomeAssistant, freezer: FrozenDateTimeFactory, to: datetime) -> None:
-    """Move frozen time and let timers that are due run."""
+    """Move frozen time and let timers that are due run (the account's reads included)."""
     freezer.move_to(to)
     async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:

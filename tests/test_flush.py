@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.open115.coordinator import Open115Coordinator
+from custom_components.open115.keeper import TokenKeeper
 
 from .conftest import advance, setup_entry, stored_data
 from .emulator import Emulator115, Grant
@@ -51,7 +51,7 @@ async def test_vanished_store_logs_an_error_once_and_the_delayed_save_still_writ
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await setup_entry(hass, config_entry)
-    coordinator: Open115Coordinator = config_entry.runtime_data
+    coordinator: TokenKeeper = config_entry.runtime_data.keeper
     monkeypatch.setattr(hass, "config_entries", RenamedPrivates(hass.config_entries))
     caplog.set_level(logging.DEBUG, logger="custom_components.open115")
 

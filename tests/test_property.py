@@ -496,7 +496,12 @@ def expiry_on_disk(world: World) -> float:
 
 
 def failing_now(world: World) -> bool:
+    """The keeper is retrying, or 115 no longer knows the access token it holds (revoked, or
+    voided by a refresh whose answer was lost): a consumer (the account's reads) that reports it
+    refused may make it refresh early."""
     coordinator = world.coordinator()
+    if world.stored()["access_token"] not in world.emu.access_tokens:
+        return True
     return coordinator is not None and coordinator.data.status in (
         TokenStatus.RETRYING,
         TokenStatus.RATE_LIMITED,

@@ -115,7 +115,7 @@ async def test_no_token_anywhere(
     async def move(to: datetime) -> None:
         freezer.move_to(to)
         async_fire_time_changed(hass)
-        await hass.async_block_till_done()
+        await hass.async_block_till_done(wait_background_tasks=True)
 
     def snapshot(label: str) -> None:
         for state in hass.states.async_all():

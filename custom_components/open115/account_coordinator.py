@@ -39,9 +39,9 @@ from .const import (
     LOGGER,
     MAX_REPORTED_TASKS,
     MAX_TASK_PAGES,
-    RATE_LIMIT_BACKOFF_MAX,
-    RATE_LIMIT_BACKOFF_START,
     READ_RETRY_START,
+    SLOW_BACKOFF_MAX,
+    SLOW_BACKOFF_START,
 )
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry
@@ -175,9 +175,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
             data = await self._async_read(now)
         except Open115RateLimitError as err:
             self._rate_limited += 1
-            delay = min(
-                RATE_LIMIT_BACKOFF_START * 2 ** (self._rate_limited - 1), RATE_LIMIT_BACKOFF_MAX
-            )
+            delay = min(SLOW_BACKOFF_START * 2 ** (self._rate_limited - 1), SLOW_BACKOFF_MAX)
             self._retry_at = now + delay
             raise UpdateFailed(
                 translation_domain=DOMAIN,

@@ -46,6 +46,8 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
       switch proapi's rate limit on or off, send sizes as floats.
     - POST /_emulator/vip, JSON {"user_id": n, "level": s | null, "expires_at": unix time}:
       give or take VIP.
+    - POST /_emulator/access_token/void, JSON {"grant_id": n} (optional, else every grant):
+      115 drops the live access tokens early (proapi answers 40140123 until the next refresh).
 
     With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
     (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
@@ -106,6 +108,7 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             app.router.add_post(f"{CONTROL_PREFIX}/offline/{action}", self._control_offline)
         app.router.add_post(f"{CONTROL_PREFIX}/proapi", self._control_proapi)
         app.router.add_post(f"{CONTROL_PREFIX}/vip", self._control_vip)
+        app.router.add_post(f"{CONTROL_PREFIX}/access_token/void", self._control_void)
         return app
 
     def state(self) -> dict[str, Any]:
@@ -216,12 +219,25 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.set_vip(user_id, level, float(body.get("expires_at", 0)))
         return web.json_response({"user_id": user_id, "vip": self.vip[user_id]})
 
+    async def _control_void(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        grant_id = body.get("grant_id")
+        voided = [
+            token
+            for token, issued in self.access_tokens.items()
+            if grant_id is None or issued.grant_id == int(grant_id)
+        ]
+        for token in voided:
+            del self.access_tokens[token]
+        return web.json_response({"voided": len(voided)})
+
 
 async def main() -> None:  # pragma: no cover - a development tool
     parser = argparse.ArgumentParser(description="Serve the 115 emulator on loopback.")
     parser.add_argument("--port", type=int, default=8115, help="0 picks a free port")
     parser.add_argument("--expires-in", type=int, default=7200, help="access-token lifetime, s")
-    parser.add_argument("--min-refresh-interval", type=float, default=30.0)
+    # 115's frequency window for one authorization (the 2026 document: 60 s).
+    parser.add_argument("--min-refresh-interval", type=float, default=60.0)
     parser.add_argument("--user-name", default="emu_user", help="the demo account's name")
     parser.add_argument(
         "--print-json",

@@ -129,7 +129,7 @@ def error_for(
         return Open115AuthError(detail, code=code, reason=REAUTH_REASONS[code])
     if code == CODE_RATE_LIMITED:
         return Open115RateLimitError(detail, code=code)
-    if code in PROAPI_RATE_LIMIT_CODES:
+    if proapi and code in PROAPI_RATE_LIMIT_CODES:
         return Open115RateLimitError(detail, code=code)
     if code in TRANSIENT_CODES:
         return Open115TransientError(detail, code=code)

@@ -82,8 +82,8 @@ class Transport:
             raise Open115TransientError(
                 f"{what} failed: cannot connect ({type(err).__name__})"
             ) from err
-        if status == PROAPI_RATE_LIMIT_HTTP_STATUS and headers and "Authorization" in headers:
-            # Only proapi (Open API) calls carry a Bearer token: there 429 is its rate limit.
+        if status == PROAPI_RATE_LIMIT_HTTP_STATUS and proapi:
+            # On the Open API, 429 is its rate limit (on the passport hosts a transient failure).
             raise Open115RateLimitError(f"{what} failed with HTTP {status} (rate limited)")
         if status >= 500 or status in TRANSIENT_HTTP_STATUSES:
             raise Open115TransientError(f"{what} failed with HTTP {status}")
