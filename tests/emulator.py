@@ -719,9 +719,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
     - POST /_emulator/config, JSON {"expires_in": s, "min_refresh_interval": s}: change them
       for the tokens issued from now on.
     - POST /_emulator/authorize, JSON {"user_id": n} (optional): a new authorization, as a new
-      QR scan would make; answers its refresh token.
+      QR scan would make; answers its refresh token. With "user_name", a new account gets it.
     - POST /_emulator/qr/scan, /qr/confirm, /qr/cancel, JSON {"uid": s} (optional, else the
-      newest QR code): what the 115 app does with a QR code shown by the setup dialog.
+      newest QR code; "user_id" and "user_name" as above for scan and confirm): what the 115
+      app does with a QR code shown by the setup dialog.
 
     With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
     (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
@@ -824,8 +825,14 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             self.min_refresh_interval = float(body["min_refresh_interval"])
         return web.json_response(self.state())
 
+    def _control_account(self, body: dict[str, Any]) -> None:
+        """A control request's `user_name` names its `user_id`'s account when it is new."""
+        if "user_id" in body and "user_name" in body:
+            self.add_account(int(body["user_id"]), str(body["user_name"]))
+
     async def _control_authorize(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
+        self._control_account(body)
         grant = self.authorize(int(body.get("user_id", DEMO_USER_ID)))
         return web.json_response({"grant_id": grant.grant_id, "refresh_token": grant.refresh_token})
 
@@ -835,6 +842,7 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         if not self.device_codes or (uid is not None and uid not in self.device_codes):
             return web.json_response({"error": "no such QR code"}, status=404)
         action = request.path.rsplit("/", 1)[1]
+        self._control_account(body)
         if action == "scan":
             code = self.scan_device_code(uid, int(body.get("user_id", DEMO_USER_ID)))
         elif action == "confirm":
