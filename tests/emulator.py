@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import pathlib
 import secrets
 import signal
@@ -703,6 +704,7 @@ class RunningEmulator:
             self._runner = None
 
 
+_LOGGER = logging.getLogger("tests.emulator")
 CONTROL_PREFIX = "/_emulator"
 DEMO_USER_ID = 310000001
 TOKEN_TOOL_APP_ID = "100195000"  # the app of the demo refresh token the emulator prints
@@ -730,6 +732,12 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
     """
 
     state_file: str | None = None
+
+    def _log(self, path: str, code: int | None, fault: str | None = None) -> None:
+        """Also write each 115 request to the log (config/emulator.log): path and outcome only."""
+        super()._log(path, code, fault)
+        outcome = "no answer" if code is None else ("ok" if code == 0 else f"error {code}")
+        _LOGGER.info("%s: %s%s", path, outcome, f" (injected: {fault})" if fault else "")
 
     def load(self) -> bool:
         """Read the saved state, if there is one; True when loaded."""
@@ -867,6 +875,7 @@ async def _main() -> None:  # pragma: no cover - a development tool
         "--state-file", help="keep accounts and tokens in this JSON file across restarts"
     )
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = ControlledEmulator115(
         expires_in=args.expires_in, min_refresh_interval=args.min_refresh_interval
     )
@@ -887,6 +896,12 @@ async def _main() -> None:  # pragma: no cover - a development tool
     grant = unused[-1] if unused else emulator.authorize(account.user_id, TOKEN_TOOL_APP_ID)
     emulator.save()
     running = await RunningEmulator(emulator, args.port).start()
+    _LOGGER.info(
+        "Serving on %s: tokens live %s s, state in %s",
+        running.base_url,
+        args.expires_in,
+        args.state_file or "memory",
+    )
     if args.print_json:
         info = {
             "base_url": running.base_url,
