@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-import re
 from typing import Any, Final
-import unicodedata
 
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
@@ -22,14 +20,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.core import callback
-from homeassistant.helpers.selector import (
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
-)
 from homeassistant.util import dt as dt_util
-import segno
-import voluptuous as vol
 
 from .api import (
     CODE_TOO_MANY_APPS,
@@ -48,16 +39,21 @@ from .api import (
 )
 from .const import CONF_APP_ID, CONF_REFRESH_TOKEN, DOMAIN, LOGGER
 from .coordinator import Open115ConfigEntry, token_data
+from .flow_input import (
+    APP_ID_RE,
+    APP_ID_SCHEMA,
+    TOKEN_RE,
+    TOKEN_SCHEMA,
+    clean_app_id,
+    clean_refresh_token,
+    qr_markdown,
+    refusal,
+)
 from .helpers import async_flush_config_entries, create_client
 from .options_flow import Open115OptionsFlow
 
-# What a refresh token can look like: printable, no inner white space, a sane length.
-_TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,4096}$")
-# What an AppID can look like: 115's are numbers (checked before anything is sent).
-_APP_ID_RE = re.compile(r"^[0-9]{1,20}$")
-# 115's own text at the end of an error's message: "... failed with code N (text)".
-_SERVER_TEXT_RE = re.compile(r" \((.*)\)\Z", re.DOTALL)
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+__all__ = ["QR_ERRORS", "Open115ConfigFlow", "clean_refresh_token", "qr_markdown"]
+
 # A kept access token closer to its expiry than this is refreshed before reading the account.
 _MIN_ACCESS_VALIDITY = timedelta(seconds=60)
 # How long one long poll may take (115 answers by itself before that).
@@ -79,44 +75,6 @@ QR_ERRORS: Final = frozenset(
         "wrong_account_qr_moved",
     }
 )
-
-TOKEN_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_REFRESH_TOKEN): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD)
-        )
-    }
-)
-APP_ID_SCHEMA = vol.Schema({vol.Required(CONF_APP_ID): TextSelector()})
-
-
-def clean_refresh_token(value: str) -> str:
-    """Strip what users paste around a token: white space, quotes, a `Bearer ` prefix."""
-    token = value.strip().strip(_QUOTES).strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip().strip(_QUOTES).strip()
-    return token
-
-
-def clean_app_id(value: str) -> str:
-    """Strip white space around a typed AppID; full-width digits become ASCII ones (NFKC)."""
-    return unicodedata.normalize("NFKC", value).strip()
-
-
-def refusal(err: Open115Error) -> dict[str, str]:
-    """115's error code and message of a refusal, for the dialog (they hold no token)."""
-    match = _SERVER_TEXT_RE.search(str(err))
-    return {"code": str(err.code or "-"), "message": match.group(1) if match else str(err)}
-
-
-def qr_markdown(text: str) -> str:
-    """The QR code of `text` as a Markdown image: a PNG data URI, drawn here (no web service).
-
-    Dark modules on white with a quiet zone, so that it scans in dark themes too; the
-    frontend's Markdown sanitizer keeps `data:image/` sources of images.
-    """
-    uri = segno.make(text, error="m", micro=False).png_data_uri(scale=5, border=4)
-    return f"![QR code]({uri})"
 
 
 class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -193,7 +151,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         if not token:
             errors[CONF_REFRESH_TOKEN] = "empty_token"
             return None
-        if not _TOKEN_RE.match(token):
+        if not TOKEN_RE.match(token):
             errors[CONF_REFRESH_TOKEN] = "invalid_format"
             return None
         for entry in self._async_current_entries(include_ignore=False):
@@ -348,7 +306,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         app_id = self._app_id or (entry.data.get(CONF_APP_ID) if entry else None) or ""
         if user_input is not None:
             app_id = str(user_input.get(CONF_APP_ID, ""))  # kept in the field on errors
-            if not _APP_ID_RE.match(clean_app_id(app_id)):
+            if not APP_ID_RE.match(clean_app_id(app_id)):
                 errors[CONF_APP_ID] = "invalid_app_id"
             elif (error := await self._async_new_code(clean_app_id(app_id))) is None:
                 return await self.async_step_qr_scan()
