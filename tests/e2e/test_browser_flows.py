@@ -5,7 +5,8 @@ refuses the stored token, the re-authentication card's Reconfigure button (paste
 On the way it types what people really type: a token that is too short, another account's
 token, an AppID with letters, an AppID that 115 refuses, a QR code confirmed by the wrong account.
 Every dialog is checked for raw placeholders, raw Markdown and wiped fields, and photographed
-(into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 into docs/).
+into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 the README's picture of the
+re-authentication card (reauth-card.png) goes to docs/.
 
 115 allows one refresh a minute and every sign-in is one, so the two re-authentications wait for
 that minute before another program "uses" the stored token (the README's usual cause).
@@ -13,18 +14,29 @@ that minute before another program "uses" the stored token (the README's usual c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 import re
 import time
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
+import pytest
 import requests
 
 from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
 from .conftest import DOMAIN, EmulatorProcess, HassProcess
-from .test_browser import COMPOSED_TEXT, _chromium, _log_in, _no_secrets, _page, _prepare, _shots
+from .test_browser import (
+    COMPOSED_TEXT,
+    DEMO_NAME,
+    _chromium,
+    _log_in,
+    _no_secrets,
+    _page,
+    _prepare,
+    _shots,
+)
 
 OTHER_ID = 320000002
 OTHER_NAME = "other_user"
@@ -33,6 +45,16 @@ MIN_INTERVAL = 62.0  # open115 refreshes a token at most once a minute (and a si
 # that did not render.
 RAW = re.compile(r"\{(account|other|code|message|entry_title|min|max|app_id|qr_code)\}")
 DIALOG = "dialog-data-entry-flow"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """The emulator with scripts/develop's demo account, so that the picture matches the README."""
+    emu = EmulatorProcess(tmp_path_factory.mktemp("emulator") / "emulator.log", user_name=DEMO_NAME)
+    try:
+        yield emu
+    finally:
+        emu.stop()
 
 
 def _dialog_text(page: Page) -> str:
@@ -192,12 +214,14 @@ def _reconfigure_by_qr(page: Page, emulator: EmulatorProcess, shots: Path, name:
     _close(page, "Reconfiguration was successful")
 
 
-def _reauth_card(page: Page, hass_proc: HassProcess, name: str, shots: Path) -> None:
+def _reauth_card(page: Page, hass_proc: HassProcess, name: str, shots: Path, docs: Path) -> None:
     """Settings → Devices & services: the card named after the account, its Reconfigure."""
     page.goto(f"{hass_proc.url}/config/integrations/dashboard")
     card = page.locator("ha-config-flow-card").filter(has_text=name)
     expect(card).to_be_visible()
-    page.screenshot(path=shots / "reauth-card.png", animations="disabled")
+    expect(card.get_by_text("115 Open Platform", exact=True)).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the brand icon
+    page.screenshot(path=docs / "reauth-card.png", animations="disabled")
     card.get_by_role("button", name="Reconfigure").click()
     expect(page.get_by_text("Re-authenticate the 115 account", exact=True)).to_be_visible()
     expect(page.locator(DIALOG).locator("strong", has_text=name)).to_be_visible()
@@ -215,8 +239,9 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
     hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
     _prepare(hass_proc)
-    shots = _shots(tmp_path)
+    shots = tmp_path
     name = emulator.user_name
+    assert name == DEMO_NAME
     entry_id = _add_by_rest(hass_proc, emulator.refresh_token)
     with _chromium() as chromium, _page(chromium, tmp_path) as page:
         _log_in(page, hass_proc)
@@ -228,7 +253,7 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
         signed_in = time.monotonic()
 
         _token_used_elsewhere(hass_proc, emulator, signed_in)
-        _reauth_card(page, hass_proc, name, shots)
+        _reauth_card(page, hass_proc, name, shots, _shots(tmp_path))
         page.get_by_text("Paste a refresh token", exact=True).click()
         expect(page.get_by_text(f"Re-authenticate {name}", exact=True)).to_be_visible()
         field = _field(page, "Refresh token")
@@ -243,12 +268,13 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
         signed_in = time.monotonic()
 
         _token_used_elsewhere(hass_proc, emulator, signed_in)
-        _reauth_card(page, hass_proc, name, shots)
+        _reauth_card(page, hass_proc, name, shots, _shots(tmp_path))
         page.get_by_text("Scan a QR code with the 115 app", exact=True).click()
         # The AppID of the last QR sign-in is filled in: one click for a new code.
         expect(_field(page, "AppID")).to_have_value(DEFAULT_APP_ID)
         _scan(page, emulator)
         _close(page, "Re-authentication was successful")
+        _options(page, hass_proc, shots)
         _no_secrets(page, emulator, "115 Open Platform")
 
     reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
@@ -256,3 +282,40 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
     assert _repairs(hass_proc) == []
     reply = hass_proc.post("/api/services/open115/get_access_token?return_response", {})
     assert reply.status_code == 200, reply.text
+    # The emulator's log names every 115 request it answered (scripts/develop's emulator.log).
+    assert f"{REFRESH_PATH}: ok" in emulator.log.read_text()
+
+
+def _options(page: Page, hass_proc: HassProcess, shots: Path) -> None:
+    """The entry's Configure: the margin's range shows, what would be capped is refused."""
+    page.goto(f"{hass_proc.url}/config/integrations/integration/{DOMAIN}")
+    page.get_by_role("button", name="Configure").click()
+    expect(page.get_by_text("a whole number from 60 to 1800")).to_be_visible()
+    field = page.locator(DIALOG).get_by_role("spinbutton")
+    expect(field).to_have_value("600")
+    field.fill("1900")
+    _submit(page)
+    expect(page.get_by_text("Enter a whole number of seconds from 60 to 1800.")).to_be_visible()
+    expect(field).to_have_value("1900")
+    _looks_right(page, shots, "options-out-of-range.png")
+    field.fill("900")
+    _submit(page)
+    expect(page.locator(DIALOG).get_by_role("spinbutton")).to_have_count(0)
+
+
+def test_actions_are_under_settings_tools(
+    hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Where the README and scripts/develop send users to run an action (no Developer tools)."""
+    _prepare(hass_proc)
+    with _chromium() as chromium, _page(chromium, tmp_path) as page:
+        _log_in(page, hass_proc)
+        expect(page.get_by_role("link", name=re.compile("Developer tools"))).to_have_count(0)
+        page.get_by_role("link", name="Settings").click()
+        page.wait_for_url("**/config/dashboard")
+        page.get_by_role("link", name=re.compile(r"^Tools")).click()
+        for tab in ("YAML", "States", "Actions"):
+            expect(page.get_by_role("tab", name=tab)).to_be_visible()
+        page.get_by_role("tab", name="Actions").click()
+        expect(page.get_by_role("button", name="Perform action")).to_be_visible()
+        page.screenshot(path=tmp_path / "settings-tools-actions.png")
