@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
 from custom_components.open115.token_state import token_data
@@ -52,6 +53,17 @@ async def emulator_url(
     monkeypatch.setenv(ENV_BASE_URL, running.base_url)
     yield running.base_url
     await running.stop()
+
+
+@pytest.fixture
+def no_account_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account coordinator does not start: for tests that count what the flow and the
+    keeper send (the account's reads are tests/test_account.py's)."""
+
+    async def _not_started(self: AccountCoordinator) -> None:
+        return None
+
+    monkeypatch.setattr(AccountCoordinator, "async_start", _not_started)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.config_flow import clean_refresh_token
 from custom_components.open115.const import (
     CONF_ACCESS_TOKEN,
@@ -53,16 +52,7 @@ from .emulator import (
     Grant,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_account_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests count what the flow and the keeper send: the account coordinator (its reads
-    are tests/test_account.py's) does not start here."""
-
-    async def _not_started(self: AccountCoordinator) -> None:
-        return None
-
-    monkeypatch.setattr(AccountCoordinator, "async_start", _not_started)
+pytestmark = pytest.mark.usefixtures("no_account_reads")
 
 
 def requests(emulator: Emulator115) -> tuple[int, int]:
@@ -587,28 +577,6 @@ async def test_user_info_failure_then_another_token(
     await hass.async_block_till_done()
 
 
-async def test_user_step_already_configured(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    grant: Grant,
-    config_entry: MockConfigEntry,
-) -> None:
-    """Another authorization of an account that has an entry: abort, entry untouched."""
-    config_entry.add_to_hass(hass)
-    before = dict(config_entry.data)
-    other = emulator.authorize(USER_ID)
-    result = await start_user_flow(hass)
-    result = await submit(hass, result["flow_id"], emulator.live_refresh_token(other))
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert requests(emulator) == (1, 1)
-    assert dict(config_entry.data) == before
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
-    # The existing entry's token is still the live one of its grant.
-    assert before[CONF_REFRESH_TOKEN] == emulator.live_refresh_token(grant)
-
-
 async def test_user_step_second_account(
     hass: HomeAssistant,
     emulator: Emulator115,
@@ -767,27 +735,6 @@ async def test_reauth_errors_then_success(
     assert entry.state is ConfigEntryState.LOADED
 
 
-async def test_reauth_wrong_account(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    emulator: Emulator115,
-    emulator_url: str,
-    grant: Grant,
-) -> None:
-    entry, result = await _entry_needing_reauth(hass, emulator, grant)
-    before = dict(entry.data)
-    emulator.add_account(OTHER_ID, OTHER_NAME)
-    other = emulator.authorize(OTHER_ID)
-    result = await submit(hass, result["flow_id"], emulator.live_refresh_token(other))
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account"
-    assert dict(entry.data) == before
-    assert entry.unique_id == str(USER_ID)
-    assert requests(emulator) == (2, 1)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-
-
 # ----- reconfigure ---------------------------------------------------------------------------
 
 
@@ -806,7 +753,7 @@ async def test_reconfigure_replaces_token_and_reloads(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure_token"
     assert result["errors"] == {}
-    assert result["description_placeholders"] == {"account": USER_NAME}
+    assert result["description_placeholders"] == {"account": USER_NAME, "other": ""}
     assert requests(emulator) == (0, 0)
 
     new_grant = emulator.authorize(USER_ID)
@@ -867,29 +814,6 @@ async def test_reconfigure_errors_then_success(
     assert grant.refresh_token == emulator.live_refresh_token(grant)
 
 
-async def test_reconfigure_wrong_account(
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    emulator_url: str,
-    grant: Grant,
-    config_entry: MockConfigEntry,
-) -> None:
-    await setup_entry(hass, config_entry)
-    keeper = config_entry.runtime_data.keeper
-    before = dict(config_entry.data)
-    emulator.add_account(OTHER_ID, OTHER_NAME)
-    other = emulator.authorize(OTHER_ID)
-    result = await start_reconfigure(hass, config_entry)
-    result = await submit(hass, result["flow_id"], emulator.live_refresh_token(other))
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account"
-    await hass.async_block_till_done()
-    assert dict(config_entry.data) == before
-    assert config_entry.runtime_data.keeper is keeper
-    assert config_entry.state is ConfigEntryState.LOADED
-    assert requests(emulator) == (1, 1)
-
-
 # ----- options -------------------------------------------------------------------------------
 
 
@@ -936,7 +860,8 @@ async def test_options_change_margin_reloads_without_refresh(
     assert requests(emulator) == (0, 0)
 
 
-@pytest.mark.parametrize(("value", "stored"), [(60, 60), (3600, 3600), (120.0, 120)])
+# The emulator's tokens live 7200 s: a margin above a quarter of that (1800 s) would be capped.
+@pytest.mark.parametrize(("value", "stored"), [(60, 60), (1800, 1800), (120.0, 120)])
 async def test_options_bounds_accepted(
     hass: HomeAssistant,
     emulator: Emulator115,
@@ -957,25 +882,64 @@ async def test_options_bounds_accepted(
     assert requests(emulator) == (0, 0)
 
 
-@pytest.mark.parametrize("value", [59, 3601, 0, -600, "soon"])
+@pytest.mark.parametrize("value", [59, 1801, 1900, 3600, 3601, 0, -600, 600.5])
 async def test_options_out_of_bounds_refused(
     hass: HomeAssistant,
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
-    value: Any,
+    value: float,
 ) -> None:
+    """What would be refused or capped is refused in the form, with the range, and kept."""
     await setup_entry(hass, config_entry)
     keeper = config_entry.runtime_data.keeper
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
-    with pytest.raises(InvalidData):
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_REFRESH_MARGIN: value}
-        )
+    assert result["description_placeholders"] == {"min": "60", "max": "1800"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REFRESH_MARGIN: value}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_REFRESH_MARGIN: "margin_out_of_range"}
+    assert result["description_placeholders"] == {"min": "60", "max": "1800"}
+    (key,) = result["data_schema"].schema
+    assert key.description == {"suggested_value": value}
     await hass.async_block_till_done()
     assert config_entry.options == {}
     assert config_entry.runtime_data.keeper is keeper
     assert requests(emulator) == (0, 0)
+
+
+async def test_options_not_a_number_refused(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_REFRESH_MARGIN: "soon"}
+        )
+    assert config_entry.options == {}
+
+
+async def test_options_show_the_margin_in_effect(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+) -> None:
+    """A margin stored before (1900 s) is capped by the keeper: the form shows what is used."""
+    entry = make_entry(emulator, grant)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_REFRESH_MARGIN: 1900})
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.keeper.margin == timedelta(seconds=1800)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["data_schema"]({}) == {CONF_REFRESH_MARGIN: 1800}
+    assert result["description_placeholders"] == {"min": "60", "max": "1800"}
 
 
 async def test_reconfigure_while_reauth_pending(

@@ -57,6 +57,7 @@ from .conftest import (
     USER_ID,
     USER_NAME,
     make_entry,
+    make_entry_data,
     setup_entry,
     stored_entry,
 )
@@ -75,6 +76,8 @@ from .emulator import (
 )
 
 RT_EXPIRES = "sensor.emu_user_refresh_token_expires"
+
+pytestmark = pytest.mark.usefixtures("no_account_reads")
 
 
 def counts(emulator: Emulator115) -> dict[str, int]:
@@ -115,9 +118,10 @@ async def start_setup(hass: HomeAssistant) -> dict[str, Any]:
 
 
 def app_id_default(result: dict[str, Any]) -> str:
+    """What the AppID field shows: the last AppID, or what was typed before an error."""
     (key,) = result["data_schema"].schema
     assert key == CONF_APP_ID
-    return str(key.default())
+    return str(key.description["suggested_value"])
 
 
 async def show_code(
@@ -286,17 +290,34 @@ async def test_setup_by_qr_code(
         assert secret not in caplog.text
 
 
-@pytest.mark.parametrize("app_id", ["", "   ", "100 195", "x" * 65, "app!"])
+@pytest.mark.parametrize(
+    "app_id",
+    ["", "   ", "100 195", "1" * 21, "app!", "100195123abc", "abc", "-1", "1e5", "100_195"],
+)
 async def test_impossible_app_id_is_refused_without_requests(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str, app_id: str
 ) -> None:
+    """AppIDs are digits: anything else is refused before a request, and stays in the field."""
     result = await start_setup(hass)
     result = await configure(hass, result["flow_id"], {CONF_APP_ID: app_id})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "qr"
     assert result["errors"] == {CONF_APP_ID: "invalid_app_id"}
+    assert app_id_default(result) == app_id
     assert counts(emulator) == {}
     hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_full_width_digits_are_an_app_id(
+    hass: HomeAssistant, emulator: Emulator115, emulator_url: str
+) -> None:
+    """Digits typed with a Chinese input method (full width) are the same AppID."""
+    full_width = DEFAULT_APP_ID.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    assert full_width != DEFAULT_APP_ID
+    flow_id = (await start_setup(hass))["flow_id"]
+    await configure(hass, flow_id, {CONF_APP_ID: full_width})
+    assert emulator.device_code().app_id == DEFAULT_APP_ID
+    hass.config_entries.flow.async_abort(flow_id)
 
 
 async def test_app_id_is_stripped(
@@ -318,7 +339,14 @@ async def test_app_refused_then_the_right_one(
     result = await configure(hass, flow_id, {CONF_APP_ID: "999"})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "app_refused"}
-    assert app_id_default(result) == ""
+    # The dialog shows what 115 said, and the AppID stays in the field to be corrected.
+    assert result["description_placeholders"] == {
+        "account": "",
+        "other": "",
+        "code": "40140106",
+        "message": "APP ID 无效",
+    }
+    assert app_id_default(result) == "999"
     assert (
         "115 refused a QR code for AppID 999: Requesting a QR code failed with code 40140106"
         in (caplog.text)
@@ -498,6 +526,8 @@ async def test_exchange_refused_starts_over(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "qr"
     assert result["errors"] == {"base": error}
+    assert result["description_placeholders"]["code"] == fault.removeprefix("code:")
+    assert result["description_placeholders"]["message"] == "injected"
     assert "115 refused the QR sign-in: Exchanging the QR code failed with code" in caplog.text
     await show_code(hass, emulator, flow_id)
     result = await scan_and_confirm(hass, emulator, flow_id)
@@ -603,7 +633,9 @@ async def test_already_configured_account_takes_the_new_authorization(
     flow_id = await code_shown(hass, emulator)
     result = await scan_and_confirm(hass, emulator, flow_id)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    # Said so: the entry now holds the new authorization.
+    assert result["reason"] == "already_configured_updated"
+    assert result["description_placeholders"] == {"account": USER_NAME}
     new_grant = newest_grant(emulator)
     assert new_grant is not grant
     assert_qr_data(emulator, dict(config_entry.data), new_grant)
@@ -691,8 +723,10 @@ async def test_reauth_by_qr_code(
 async def test_reauth_by_qr_code_of_another_account(
     hass: HomeAssistant, emulator: Emulator115, emulator_url: str, grant: Grant
 ) -> None:
+    """Confirmed with an account that is not set up: said so, and the AppID form stays open."""
     entry = await entry_needing_reauth(hass, emulator, grant)
     before = dict(entry.data)
+    emulator.add_account(OTHER_ID, OTHER_NAME)
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     result = await open_qr_form(hass, flow["flow_id"], menu="reauth")
     assert app_id_default(result) == ""
@@ -700,9 +734,63 @@ async def test_reauth_by_qr_code_of_another_account(
     emulator.scan_device_code(user_id=OTHER_ID)
     await phone(hass, emulator, flow["flow_id"], "confirm_device_code")
     result = await configure(hass, flow["flow_id"])
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account"
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "qr"
+    assert result["errors"] == {"base": "wrong_account_qr"}
+    assert result["description_placeholders"]["account"] == USER_NAME
+    assert result["description_placeholders"]["other"] == OTHER_NAME
+    assert app_id_default(result) == DEFAULT_APP_ID  # one click for a new code
     assert dict(entry.data) == before
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+    # The same dialog goes on: a new code, confirmed with the right account.
+    await show_code(hass, emulator, flow["flow_id"])
+    result = await scan_and_confirm(hass, emulator, flow["flow_id"])
+    assert result["reason"] == "reauth_successful"
+    assert_qr_data(emulator, dict(entry.data), newest_grant(emulator))
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_by_qr_code_of_another_set_up_account(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Confirmed with another account that is set up: that entry takes the new authorization."""
+    await setup_entry(hass, config_entry)
+    before = dict(config_entry.data)
+    emulator.add_account(OTHER_ID, OTHER_NAME)
+    other_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=OTHER_NAME,
+        unique_id=str(OTHER_ID),
+        data=make_entry_data(emulator, emulator.authorize(OTHER_ID)),
+    )
+    await setup_entry(hass, other_entry)
+    other_keeper = other_entry.runtime_data.keeper
+    result = await config_entry.start_reconfigure_flow(hass)
+    flow_id = result["flow_id"]
+    await open_qr_form(hass, flow_id, menu="reconfigure")
+    await show_code(hass, emulator, flow_id)
+    emulator.scan_device_code(user_id=OTHER_ID)
+    await phone(hass, emulator, flow_id, "confirm_device_code")
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "wrong_account_qr_moved"}
+    assert result["description_placeholders"]["other"] == OTHER_NAME
+    new_grant = newest_grant(emulator)
+    assert new_grant.user_id == OTHER_ID
+    assert_qr_data(emulator, dict(other_entry.data), new_grant)
+    assert stored_entry(hass_storage, other_entry.entry_id)["data"] == dict(other_entry.data)
+    await hass.async_block_till_done()
+    assert other_entry.runtime_data.keeper is not other_keeper  # reloaded with the new pair
+    assert other_entry.runtime_data.keeper.data.refresh_token == emulator.live_refresh_token(new_grant)
+    assert dict(config_entry.data) == before
+    hass.config_entries.flow.async_abort(flow_id)
 
 
 async def test_paste_reauth_keeps_the_app_id(

@@ -182,6 +182,30 @@ async def test_min_validity_refreshes_once(
     assert emulator.count(REFRESH_PATH) == 1
 
 
+@pytest.mark.parametrize("asked", [3601, 86400, 86401, 10**30])
+async def test_min_validity_above_the_cap_is_capped(
+    hass: HomeAssistant,
+    frozen: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+    asked: int,
+) -> None:
+    """Asking more than half a token's lifetime (3600 s) asks for half of it, not an error."""
+    await setup_entry(hass, config_entry)
+    old = config_entry.data["access_token"]
+    await move(hass, frozen, START + timedelta(seconds=emulator.expires_in - 3601))
+    response = await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": asked})
+    assert response["access_token"] == old  # 3601 s left: enough for the cap
+    assert emulator.count(REFRESH_PATH) == 0
+    await move(hass, frozen, START + timedelta(seconds=emulator.expires_in - 3599))
+    response = await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": asked})
+    assert response["access_token"] != old
+    assert response["expires_in"] == emulator.expires_in
+    assert emulator.count(REFRESH_PATH) == 1
+
+
 async def test_get_access_token_expired_and_unreachable(
     hass: HomeAssistant,
     frozen: FrozenDateTimeFactory,
@@ -206,6 +230,36 @@ async def test_get_access_token_expired_and_unreachable(
 
 
 # ----- refresh_token ---------------------------------------------------------------------------
+
+
+async def test_refresh_right_after_reconfigure_says_reconfigure_counted(
+    hass: HomeAssistant,
+    frozen: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    emulator_url: str,
+    grant: Grant,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Reconfigure refreshed the pasted token: a refresh a moment later is refused, and why."""
+    await setup_entry(hass, config_entry)
+    await move(hass, frozen, START + timedelta(minutes=30))
+    result = await config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "reconfigure_token"}
+    )
+    newer = emulator.authorize(USER_ID)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"refresh_token": emulator.live_refresh_token(newer)}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    sent = emulator.count(REFRESH_PATH)
+    await move(hass, frozen, START + timedelta(minutes=30, seconds=10))
+    with pytest.raises(RefreshTooSoonError) as exc:
+        await call(hass, SERVICE_REFRESH_TOKEN)
+    assert_translated(exc.value, "refresh_too_soon", {"seconds": "60"})
+    assert "reconfiguring the account counts as a refresh" in str(exc.value)
+    assert emulator.count(REFRESH_PATH) == sent
 
 
 async def test_refresh_token_now_and_too_soon(
@@ -365,7 +419,7 @@ async def test_reauth_required(
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
 
 
-@pytest.mark.parametrize("data", [{"min_validity": -1}, {"min_validity": 86401}, {"x": 1}])
+@pytest.mark.parametrize("data", [{"min_validity": -1}, {"min_validity": "soon"}, {"x": 1}])
 async def test_get_access_token_schema(
     hass: HomeAssistant,
     emulator: Emulator115,

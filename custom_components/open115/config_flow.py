@@ -7,7 +7,6 @@ the authorization happened), or paste a refresh token.
 
 import asyncio
 from datetime import timedelta
-import re
 from typing import Any, Final
 
 from homeassistant.config_entries import (
@@ -17,20 +16,9 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
 )
 from homeassistant.core import callback
-from homeassistant.helpers.selector import (
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
-)
 from homeassistant.util import dt as dt_util
-import segno
-import voluptuous as vol
 
 from .api import (
     CODE_TOO_MANY_APPS,
@@ -47,25 +35,24 @@ from .api import (
     TokenPair,
     make_pkce,
 )
-from .const import (
-    CONF_APP_ID,
-    CONF_REFRESH_MARGIN,
-    CONF_REFRESH_TOKEN,
-    DEFAULT_REFRESH_MARGIN,
-    DOMAIN,
-    LOGGER,
-    MAX_REFRESH_MARGIN,
-    MIN_REFRESH_MARGIN,
-)
+from .const import CONF_APP_ID, CONF_REFRESH_TOKEN, DOMAIN, LOGGER
 from .data import Open115ConfigEntry
+from .flow_input import (
+    APP_ID_RE,
+    APP_ID_SCHEMA,
+    TOKEN_RE,
+    TOKEN_SCHEMA,
+    clean_app_id,
+    clean_refresh_token,
+    qr_markdown,
+    refusal,
+)
 from .helpers import async_flush_config_entries, create_client
+from .options_flow import Open115OptionsFlow
 from .token_state import token_data
 
-# What a refresh token can look like: printable, no inner white space, a sane length.
-_TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,4096}$")
-# What an AppID can look like (115's are numbers; be lenient, 115 has the last word).
-_APP_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+__all__ = ["QR_ERRORS", "Open115ConfigFlow", "clean_refresh_token", "qr_markdown"]
+
 # A kept access token closer to its expiry than this is refreshed before reading the account.
 _MIN_ACCESS_VALIDITY = timedelta(seconds=60)
 # How long one long poll may take (115 answers by itself before that).
@@ -83,34 +70,10 @@ QR_ERRORS: Final = frozenset(
         "qr_expired",
         "qr_cancelled",
         "qr_failed",
+        "wrong_account_qr",
+        "wrong_account_qr_moved",
     }
 )
-
-TOKEN_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_REFRESH_TOKEN): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD)
-        )
-    }
-)
-
-
-def clean_refresh_token(value: str) -> str:
-    """Strip what users paste around a token: white space, quotes, a `Bearer ` prefix."""
-    token = value.strip().strip(_QUOTES).strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip().strip(_QUOTES).strip()
-    return token
-
-
-def qr_markdown(text: str) -> str:
-    """The QR code of `text` as a Markdown image: a PNG data URI, drawn here (no web service).
-
-    Dark modules on white with a quiet zone, so that it scans in dark themes too; the
-    frontend's Markdown sanitizer keeps `data:image/` sources of images.
-    """
-    uri = segno.make(text, error="m", micro=False).png_data_uri(scale=5, border=4)
-    return f"![QR code]({uri})"
 
 
 class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -135,6 +98,9 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         # and when that happened (the start of the refresh token's one-year limit).
         self._qr_pair: TokenPair | None = None
         self._qr_authorized_at = dt_util.utcnow()
+        # What the dialog names in its errors: 115's refusal, the account a token belonged to.
+        self._refusal = {"code": "", "message": ""}
+        self._other = ""
 
     @staticmethod
     @callback
@@ -184,7 +150,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         if not token:
             errors[CONF_REFRESH_TOKEN] = "empty_token"
             return None
-        if not _TOKEN_RE.match(token):
+        if not TOKEN_RE.match(token):
             errors[CONF_REFRESH_TOKEN] = "invalid_format"
             return None
         for entry in self._async_current_entries(include_ignore=False):
@@ -228,11 +194,17 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None and (result := await self._async_validate(user_input, errors)):
             pair, account = result
             await self.async_set_unique_id(account.user_id)
+            data = token_data(pair, authorized_at=None)
+            if (entry := self._entry_of(account)) is not None:
+                return await self._async_update_set_up_entry(entry, data)
             self._abort_if_unique_id_configured()
-            return self.async_create_entry(
-                title=account.user_name, data=token_data(pair, authorized_at=None)
-            )
-        return self.async_show_form(step_id="token", data_schema=TOKEN_SCHEMA, errors=errors)
+            return self.async_create_entry(title=account.user_name, data=data)
+        return self.async_show_form(
+            step_id="token",
+            # After an error the field keeps what was pasted, so that a typo can be seen.
+            data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
+            errors=errors,
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -258,26 +230,72 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None and (result := await self._async_validate(user_input, errors)):
             pair, account = result
             # A pasted token's authorization time is unknown: no authorized_at.
-            return await self._async_replace_pair(entry, account, token_data(pair, None))
+            data = token_data(pair, None)
+            if account.user_id == entry.unique_id:
+                return await self._async_replace_pair(entry, data)
+            # The check used the pasted token up: its pair goes where it belongs, or is gone;
+            # the form stays open (and empty: the pasted token is void now).
+            self._validated = None
+            moved = await self._async_keep_other_pair(account, data)
+            errors["base"] = "wrong_account_moved" if moved else "wrong_account"
+            user_input = None
         return self.async_show_form(
             step_id=step_id,
-            data_schema=TOKEN_SCHEMA,
+            data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
             errors=errors,
-            description_placeholders={"account": entry.title},
+            description_placeholders={"account": entry.title, "other": self._other},
         )
 
-    async def _async_replace_pair(
-        self, entry: ConfigEntry, account: Account, data: dict[str, Any]
-    ) -> ConfigFlowResult:
-        """Store a new pair in `entry` (refused for another account), flush, reload."""
-        await self.async_set_unique_id(account.user_id)
-        self._abort_if_unique_id_mismatch(reason="wrong_account")
+    def _entry_of(self, account: Account) -> ConfigEntry | None:
+        """The entry (not an ignored one) of `account`, if it is set up."""
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, account.user_id)
+        return None if entry is None or entry.source == SOURCE_IGNORE else entry
+
+    async def _async_store_pair(self, entry: ConfigEntry, data: dict[str, Any]) -> None:
+        """Put a new pair into `entry` and on disk (the old token is void once it exists)."""
         if CONF_APP_ID not in data and CONF_APP_ID in entry.data:
             data[CONF_APP_ID] = entry.data[CONF_APP_ID]  # for the next QR sign-in
-        # On disk before the reload: the old token is void once the new pair exists.
         self.hass.config_entries.async_update_entry(entry, data=data)
         await async_flush_config_entries(self.hass)
+
+    async def _async_replace_pair(
+        self, entry: ConfigEntry, data: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Store a new pair of the same account in `entry`, flush, reload, done."""
+        await self._async_store_pair(entry, data)
         return self.async_update_reload_and_abort(entry)
+
+    async def _async_update_set_up_entry(
+        self, entry: ConfigEntry, data: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Adding an account that is set up: that entry takes the new pair, and the user is told.
+
+        Checking a pasted token used it up, and a scan made a new authorization that may push
+        out the one the entry holds (two per app): keeping the new pair loses nothing.
+        """
+        await self._async_store_pair(entry, data)
+        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(
+            reason="already_configured_updated", description_placeholders={"account": entry.title}
+        )
+
+    async def _async_keep_other_pair(self, account: Account, data: dict[str, Any]) -> bool:
+        """A pair of another account in a re-authentication or reconfigure: keep it if set up.
+
+        True when that account's entry took the pair; False when it is not set up here (a
+        re-authentication or reconfigure cannot add an entry: Home Assistant refuses it).
+        """
+        self._other = account.user_name
+        if (other := self._entry_of(account)) is None:
+            LOGGER.warning(
+                "A new token of the 115 account %s was given to replace another account's; "
+                "that account is not set up here, so its token is not kept",
+                account.user_name,
+            )
+            return False
+        await self._async_store_pair(other, data)
+        self.hass.config_entries.async_schedule_reload(other.entry_id)
+        return True
 
     # ----- scanning a QR code (device code with PKCE) -------------------------------------
 
@@ -289,17 +307,25 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = self._qr_error if self._qr_error in QR_ERRORS else "unknown"
             self._qr_error = None
         entry = self._entry_to_replace()
+        app_id = self._app_id or (entry.data.get(CONF_APP_ID) if entry else None) or ""
         if user_input is not None:
-            app_id = str(user_input.get(CONF_APP_ID, "")).strip()
-            if not _APP_ID_RE.match(app_id):
+            app_id = str(user_input.get(CONF_APP_ID, ""))  # kept in the field on errors
+            if not APP_ID_RE.match(clean_app_id(app_id)):
                 errors[CONF_APP_ID] = "invalid_app_id"
-            elif (error := await self._async_new_code(app_id)) is None:
+            elif (error := await self._async_new_code(clean_app_id(app_id))) is None:
                 return await self.async_step_qr_scan()
             else:
                 errors["base"] = error if error in QR_ERRORS else "unknown"
-        default = self._app_id or (entry.data.get(CONF_APP_ID) if entry else None) or ""
-        schema = vol.Schema({vol.Required(CONF_APP_ID, default=default): TextSelector()})
-        return self.async_show_form(step_id="qr", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="qr",
+            data_schema=self.add_suggested_values_to_schema(APP_ID_SCHEMA, {CONF_APP_ID: app_id}),
+            errors=errors,
+            description_placeholders={
+                "account": entry.title if entry else "",
+                "other": self._other,
+                **self._refusal,
+            },
+        )
 
     async def _async_new_code(self, app_id: str) -> str | None:
         """Ask 115 for a device code of `app_id`; an error key when that fails."""
@@ -312,6 +338,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             return "rate_limited"
         except Open115ApiError as err:
             LOGGER.warning("115 refused a QR code for AppID %s: %s", app_id, err)
+            self._refusal = refusal(err)
             return "too_many_apps" if err.code == CODE_TOO_MANY_APPS else "app_refused"
         except Open115Error as err:
             LOGGER.warning("115 refused a QR code for AppID %s: %s", app_id, err)
@@ -405,6 +432,7 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
         except Open115Error as err:
             # Refused outright: this code (or its pair) is of no use; start over.
             LOGGER.warning("115 refused the QR sign-in: %s", err)
+            self._refusal = refusal(err)
             self._qr_pair = None
             self._qr_error = "too_many_apps" if err.code == CODE_TOO_MANY_APPS else "qr_failed"
             return await self.async_step_qr()
@@ -416,41 +444,16 @@ class Open115ConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_APP_ID: self._app_id,
         }
         if (entry := self._entry_to_replace()) is not None:
-            return await self._async_replace_pair(entry, account, data)
+            if account.user_id == entry.unique_id:
+                return await self._async_replace_pair(entry, data)
+            # Scanned with another account: its entry takes the new authorization, if any;
+            # back to the AppID form, which says so.
+            moved = await self._async_keep_other_pair(account, data)
+            self._qr, self._qr_pair = None, None
+            self._qr_error = "wrong_account_qr_moved" if moved else "wrong_account_qr"
+            return await self.async_step_qr()
         await self.async_set_unique_id(account.user_id)
-        entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, account.user_id)
-        if entry is not None and entry.source != SOURCE_IGNORE:
-            # The scan made a new authorization, which may push out the token this entry
-            # holds (two per app): keep the new one rather than lose both.
-            self.hass.config_entries.async_update_entry(entry, data=data)
-            await async_flush_config_entries(self.hass)
-            self.hass.config_entries.async_schedule_reload(entry.entry_id)
-            return self.async_abort(reason="already_configured")
+        if (entry := self._entry_of(account)) is not None:
+            return await self._async_update_set_up_entry(entry, data)
         self._abort_if_unique_id_configured()
         return self.async_create_entry(title=account.user_name, data=data)
-
-
-class Open115OptionsFlow(OptionsFlowWithReload):
-    """The refresh margin."""
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask how long before expiry a refresh starts."""
-        if user_input is not None:
-            return self.async_create_entry(
-                data={CONF_REFRESH_MARGIN: int(user_input[CONF_REFRESH_MARGIN])}
-            )
-        current = self.config_entry.options.get(CONF_REFRESH_MARGIN, DEFAULT_REFRESH_MARGIN)
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_REFRESH_MARGIN, default=current): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_REFRESH_MARGIN,
-                        max=MAX_REFRESH_MARGIN,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                )
-            }
-        )
-        return self.async_show_form(step_id="init", data_schema=schema)

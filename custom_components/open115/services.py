@@ -39,8 +39,9 @@ from .data import Open115ConfigEntry
 GET_ACCESS_TOKEN_SCHEMA = vol.Schema(
     {
         vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        # More than a token can give is capped (at half its lifetime, by the keeper), not refused.
         vol.Optional(ATTR_MIN_VALIDITY, default=DEFAULT_MIN_VALIDITY): vol.All(
-            vol.Coerce(int), vol.Range(min=0, max=MAX_MIN_VALIDITY)
+            vol.Coerce(int), vol.Range(min=0), vol.Clamp(max=MAX_MIN_VALIDITY)
         ),
     }
 )

@@ -126,7 +126,14 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> 
 class EmulatorProcess:
     """`python -m tests.emulator` with its control API (/_emulator/...)."""
 
-    def __init__(self, log: Path, *, expires_in: int = 7200, min_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        log: Path,
+        *,
+        expires_in: int = 7200,
+        min_interval: float = 1.0,
+        user_name: str = "emu_user",
+    ) -> None:
         """Start it on a free port and read its base URL and demo refresh token."""
         enable_sockets()
         self.log = log
@@ -138,6 +145,7 @@ class EmulatorProcess:
             "--print-json",
             f"--expires-in={expires_in}",
             f"--min-refresh-interval={min_interval}",
+            f"--user-name={user_name}",
         ]
         self.proc = spawn(cmd, env=dict(os.environ), log=log, stdout=subprocess.PIPE)
         assert self.proc.stdout is not None

@@ -38,6 +38,8 @@ from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
 from .conftest import DOMAIN, OWNER, REPO, EmulatorProcess, HassProcess
 
+DEMO_NAME = "115 demo"  # the demo account's name in scripts/develop, as the README shows it
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # tests run as root
@@ -74,6 +76,16 @@ COMPOSED_TEXT = """() => {
 # Onboarding adds these, and they need the internet: offline they only add "Failed to set up"
 # cards behind the dialog.
 ONLINE_DOMAINS = {"google_translate", "radio_browser"}
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """The emulator with scripts/develop's demo account, so that the pictures match the README."""
+    emu = EmulatorProcess(tmp_path_factory.mktemp("emulator") / "emulator.log", user_name=DEMO_NAME)
+    try:
+        yield emu
+    finally:
+        emu.stop()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import logging
 import pathlib
 import signal
 from typing import Any
@@ -20,6 +21,7 @@ from .core import (
 )
 from .offline import EmulatedTask
 
+_LOGGER = logging.getLogger("tests.emulator")
 CONTROL_PREFIX = "/_emulator"
 DEMO_USER_ID = 310000001
 TOKEN_TOOL_APP_ID = "100195000"  # the app of the demo refresh token the emulator prints
@@ -36,9 +38,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
     - POST /_emulator/config, JSON {"expires_in": s, "min_refresh_interval": s}: change them
       for the tokens issued from now on.
     - POST /_emulator/authorize, JSON {"user_id": n} (optional): a new authorization, as a new
-      QR scan would make; answers its refresh token.
+      QR scan would make; answers its refresh token. With "user_name", a new account gets it.
     - POST /_emulator/qr/scan, /qr/confirm, /qr/cancel, JSON {"uid": s} (optional, else the
-      newest QR code): what the 115 app does with a QR code shown by the setup dialog.
+      newest QR code; "user_id" and "user_name" as above for scan and confirm): what the 115
+      app does with a QR code shown by the setup dialog.
     - POST /_emulator/offline/finish, /offline/fail, JSON {"info_hash": s} (optional, else the
       newest task): a cloud download completes or fails; /offline/progress also takes
       {"percent": n}; /offline/add, JSON {"url": s, "user_id": n}, adds a task as 115's app would.
@@ -55,6 +58,14 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
     """
 
     state_file: str | None = None
+
+    def _log(
+        self, path: str, code: int | None, fault: str | None = None, grant_id: int | None = None
+    ) -> None:
+        """Also write each 115 request to the log (config/emulator.log): path and outcome only."""
+        super()._log(path, code, fault, grant_id)
+        outcome = "no answer" if code is None else ("ok" if code == 0 else f"error {code}")
+        _LOGGER.info("%s: %s%s", path, outcome, f" (injected: {fault})" if fault else "")
 
     def load(self) -> bool:
         """Read the saved state, if there is one; True when loaded."""
@@ -164,8 +175,14 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             self.min_refresh_interval = float(body["min_refresh_interval"])
         return web.json_response(self.state())
 
+    def _control_account(self, body: dict[str, Any]) -> None:
+        """A control request's `user_name` names its `user_id`'s account when it is new."""
+        if "user_id" in body and "user_name" in body:
+            self.add_account(int(body["user_id"]), str(body["user_name"]))
+
     async def _control_authorize(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
+        self._control_account(body)
         grant = self.authorize(int(body.get("user_id", DEMO_USER_ID)))
         return web.json_response({"grant_id": grant.grant_id, "refresh_token": grant.refresh_token})
 
@@ -175,6 +192,7 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         if not self.device_codes or (uid is not None and uid not in self.device_codes):
             return web.json_response({"error": "no such QR code"}, status=404)
         action = request.path.rsplit("/", 1)[1]
+        self._control_account(body)
         if action == "scan":
             code = self.scan_device_code(uid, int(body.get("user_id", DEMO_USER_ID)))
         elif action == "confirm":
@@ -248,6 +266,7 @@ async def main() -> None:  # pragma: no cover - a development tool
         "--state-file", help="keep accounts and tokens in this JSON file across restarts"
     )
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = ControlledEmulator115(
         expires_in=args.expires_in, min_refresh_interval=args.min_refresh_interval
     )
@@ -268,6 +287,12 @@ async def main() -> None:  # pragma: no cover - a development tool
     grant = unused[-1] if unused else emulator.authorize(account.user_id, TOKEN_TOOL_APP_ID)
     emulator.save()
     running = await RunningEmulator(emulator, args.port).start()
+    _LOGGER.info(
+        "Serving on %s: tokens live %s s, state in %s",
+        running.base_url,
+        args.expires_in,
+        args.state_file or "memory",
+    )
     if args.print_json:
         info = {
             "base_url": running.base_url,
