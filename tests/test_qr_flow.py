@@ -788,7 +788,9 @@ async def test_reconfigure_by_qr_code_of_another_set_up_account(
     assert stored_entry(hass_storage, other_entry.entry_id)["data"] == dict(other_entry.data)
     await hass.async_block_till_done()
     assert other_entry.runtime_data.keeper is not other_keeper  # reloaded with the new pair
-    assert other_entry.runtime_data.keeper.data.refresh_token == emulator.live_refresh_token(new_grant)
+    assert other_entry.runtime_data.keeper.data.refresh_token == emulator.live_refresh_token(
+        new_grant
+    )
     assert dict(config_entry.data) == before
     hass.config_entries.flow.async_abort(flow_id)
 
