@@ -64,7 +64,8 @@ from custom_components.open115.const import (
     ENV_BASE_URL,
     MAX_SCHEDULE_JITTER,
 )
-from custom_components.open115.keeper import DATA_SHARED, TokenKeeper
+from custom_components.open115.keeper import TokenKeeper
+from custom_components.open115.pacing import DATA_SHARED
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, make_entry

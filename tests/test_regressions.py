@@ -21,7 +21,8 @@ import pytest
 
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.exceptions import KeeperError
-from custom_components.open115.keeper import DATA_SHARED, TokenKeeper
+from custom_components.open115.keeper import TokenKeeper
+from custom_components.open115.pacing import DATA_SHARED
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data

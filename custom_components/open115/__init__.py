@@ -17,7 +17,8 @@ from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
 from .helpers import async_flush_config_entries, base_url_override
 from .issues import async_delete_issues, async_track_issues
-from .keeper import DATA_SHARED, TokenKeeper
+from .keeper import TokenKeeper
+from .pacing import DATA_SHARED
 from .services import async_setup_cloud_download_service, async_setup_services
 
 __all__ = ["async_get_access_token"]
