@@ -36,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 import segno
 
-from custom_components.open115 import async_get_access_token, config_flow
+from custom_components.open115 import async_get_access_token, flow_qr
 from custom_components.open115.config_flow import qr_markdown
 from custom_components.open115.const import (
     CONF_ACCESS_TOKEN,
@@ -436,14 +436,14 @@ async def test_unchanged_answers_and_own_timeouts_keep_polling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """115's wait ending, and ours, say nothing: the flow polls on and still sees the scan."""
-    monkeypatch.setattr(config_flow, "POLL_WAIT", 0.05)
+    monkeypatch.setattr(flow_qr, "POLL_WAIT", 0.05)
     flow_id = await code_shown(hass, emulator)
     task = await held_poll(hass, emulator, flow_id)
     emulator.end_long_polls()
     await emulator.wait_for_held_poll()
     assert emulator.count(QR_STATUS_PATH) == 2
     # More of our own timeouts in a row than failures are allowed.
-    hangs = config_flow.MAX_POLL_FAILURES + 1
+    hangs = flow_qr.MAX_POLL_FAILURES + 1
     emulator.inject(QR_STATUS_PATH, *[FAULT_HANG] * hangs)
     emulator.end_long_polls()
     for sent in range(3, 3 + hangs):
@@ -469,12 +469,12 @@ async def test_poll_failures_in_a_row_give_up(
     await phone(hass, emulator, flow_id, "scan_device_code")
     assert current(hass, flow_id)["progress_action"] == "qr_confirm"
     task = await held_poll(hass, emulator, flow_id)
-    emulator.inject(QR_STATUS_PATH, *[FAULT_HTTP_500] * config_flow.MAX_POLL_FAILURES)
+    emulator.inject(QR_STATUS_PATH, *[FAULT_HTTP_500] * flow_qr.MAX_POLL_FAILURES)
     emulator.end_long_polls()
-    result = await failed_poll(hass, flow_id, task, config_flow.Open115TransientError)
+    result = await failed_poll(hass, flow_id, task, flow_qr.Open115TransientError)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
-    assert emulator.count(QR_STATUS_PATH) == 3 + 1 + config_flow.MAX_POLL_FAILURES
+    assert emulator.count(QR_STATUS_PATH) == 3 + 1 + flow_qr.MAX_POLL_FAILURES
     assert "Polling the QR code failed: Polling the QR code failed with HTTP 500" in caplog.text
 
 
@@ -484,7 +484,7 @@ async def test_poll_refused(hass: HomeAssistant, emulator: Emulator115, emulator
     await configure(hass, flow_id, {CONF_APP_ID: DEFAULT_APP_ID})
     task = handler(hass, flow_id).async_get_progress_task()
     assert task is not None
-    result = await failed_poll(hass, flow_id, task, config_flow.Open115ApiError)
+    result = await failed_poll(hass, flow_id, task, flow_qr.Open115ApiError)
     assert result["errors"] == {"base": "unknown"}
 
 

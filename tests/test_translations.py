@@ -363,6 +363,9 @@ def _flow_section(cls: ast.ClassDef | None) -> str | None:
     return None
 
 
+ALL_SOURCE = "\n".join(path.read_text() for path in sorted(COMPONENT.glob("*.py")))
+
+
 def scan_code() -> CodeUsage:
     """Collect every string the integration's code needs."""
     scanner = _Scanner()
@@ -410,9 +413,10 @@ def scan_code() -> CodeUsage:
                         error = _keyword(node, "error") or ast.Constant(default_abort)
                         add(usage.aborts.setdefault(section, []), node, error)
                     elif name in {"async_update_reload_and_abort", "async_update_and_abort"}:
-                        methods = {item.name for item in cls.body if isinstance(item, Func)}
+                        # The flow's steps may live in a subclass (config_flow.py over
+                        # flow_base.py): any reauth/reconfigure step of the integration counts.
                         for step_name in ("reauth", "reconfigure"):
-                            if f"async_step_{step_name}" in methods:
+                            if f"async def async_step_{step_name}(" in ALL_SOURCE:
                                 reason_key = ast.Constant(f"{step_name}_successful")
                                 add(usage.aborts.setdefault(section, []), node, reason_key)
                     if (errors := _keyword(node, "errors")) is not None and isinstance(
