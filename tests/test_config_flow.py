@@ -12,6 +12,7 @@ from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
 )
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.util import dt as dt_util
@@ -20,7 +21,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.open115.config_flow import clean_refresh_token
 from custom_components.open115.const import (
-    CONF_ACCESS_TOKEN,
     CONF_EXPIRES_AT,
     CONF_EXPIRES_IN,
     CONF_REFRESH_MARGIN,

@@ -124,7 +124,6 @@ async def test_entities_device_and_initial_states(
         EXPIRES: ("access_token_expires", None),
         NEXT: ("next_refresh", EntityCategory.DIAGNOSTIC),
         LAST: ("last_refresh", EntityCategory.DIAGNOSTIC),
-        RT_EXPIRES: ("refresh_token_expires", None),
         STATUS: ("token_status", None),
         PROBLEM: ("token_problem", None),
         # The account's (tests/test_account.py tells their story).
@@ -151,10 +150,11 @@ async def test_entities_device_and_initial_states(
     assert state_of(hass, EXPIRES) == iso(expires_at)
     assert state_of(hass, NEXT) == iso(expires_at - MARGIN - SCHEDULE_EARLY)
     assert state_of(hass, LAST) == iso(START)
-    assert state_of(hass, RT_EXPIRES) == STATE_UNKNOWN
+    # A pasted token's one-year limit is unknown: no sensor that would stay unknown forever.
+    assert hass.states.get(RT_EXPIRES) is None
     assert state_of(hass, STATUS) == "ok"
     assert state_of(hass, PROBLEM) == STATE_OFF
-    for entity_id in (EXPIRES, NEXT, LAST, RT_EXPIRES):
+    for entity_id in (EXPIRES, NEXT, LAST):
         state = hass.states.get(entity_id)
         assert state is not None
         assert state.attributes[ATTR_DEVICE_CLASS] == "timestamp"
@@ -180,6 +180,17 @@ async def test_refresh_token_expires_when_authorization_known(
     )
     await setup_entry(hass, entry)
     assert state_of(hass, RT_EXPIRES) == iso(authorized_at + REFRESH_TOKEN_LIFETIME)
+
+    # The token is replaced by a pasted one (Reconfigure): its year is unknown, the sensor goes
+    # from the entity registry too (not left behind as "unavailable").
+    hass.config_entries.async_update_entry(
+        entry, data={k: v for k, v in entry.data.items() if k != CONF_AUTHORIZED_AT}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(RT_EXPIRES) is None
+    assert er.async_get(hass).async_get(RT_EXPIRES) is None
+    assert state_of(hass, STATUS) == "ok"
 
 
 async def test_states_follow_the_keeper(

@@ -20,6 +20,7 @@ from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
 )
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import (
     EVENT_DATA_ENTRY_FLOW_PROGRESSED,
@@ -39,7 +40,6 @@ import segno
 from custom_components.open115 import async_get_access_token, flow_qr
 from custom_components.open115.config_flow import qr_markdown
 from custom_components.open115.const import (
-    CONF_ACCESS_TOKEN,
     CONF_APP_ID,
     CONF_AUTHORIZED_AT,
     CONF_EXPIRES_AT,

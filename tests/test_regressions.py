@@ -15,7 +15,7 @@ from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import dt as dt_util
 import pytest
 
@@ -267,7 +267,7 @@ async def test_forced_refresh_is_refused_while_rate_limited_past_expiry(
     await advance(hass, freezer, 600)  # the token expires during the backoff
     assert emulator.count(REFRESH_PATH) == 2
     assert keeper.data.status is TokenStatus.EXPIRED
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:  # refused for the caller's timing
         await keeper.async_force_refresh()
     assert err.value.translation_key == "rate_limited"
     assert emulator.count(REFRESH_PATH) == 2

@@ -1,10 +1,12 @@
 """The problem sensor: on while the token is not being kept well."""
 
+from typing import override
+
 from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -34,6 +36,7 @@ class Open115ProblemSensor(Open115Entity, BinarySensorEntity):
     """On while the status is retrying, rate limited, expired or reauth required."""
 
     @property
+    @override
     def is_on(self) -> bool:
         """Whether the token has a problem."""
         return self.coordinator.data.status in PROBLEM_STATUSES

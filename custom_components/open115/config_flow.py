@@ -5,7 +5,7 @@ Setup, re-authentication and reconfiguration start with a menu: scan a QR code w
 the authorization happened), or paste a refresh token.
 """
 
-from typing import Any
+from typing import Any, override
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -47,12 +47,14 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
+    @override
     def async_get_options_flow(config_entry: Open115ConfigEntry) -> Open115OptionsFlow:
         """The options flow."""
         return Open115OptionsFlow()
 
     # ----- the menus ----------------------------------------------------------------------
 
+    @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose how to sign in."""
         return self.async_show_menu(step_id="user", menu_options=["qr", "token"])

@@ -9,7 +9,6 @@ LOGGER = logging.getLogger(__package__)
 
 # Entry data keys (the token state; written by the keeper only).
 CONF_REFRESH_TOKEN: Final = "refresh_token"
-CONF_ACCESS_TOKEN: Final = "access_token"
 CONF_EXPIRES_AT: Final = "expires_at"
 CONF_EXPIRES_IN: Final = "expires_in"
 CONF_REFRESHED_AT: Final = "refreshed_at"
@@ -44,7 +43,6 @@ REFRESH_TOKEN_LIFETIME: Final = timedelta(days=365)
 # Consumer API and services.
 DEFAULT_MIN_VALIDITY: Final = 60
 MAX_MIN_VALIDITY: Final = 86400
-ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_MIN_VALIDITY: Final = "min_validity"
 SERVICE_GET_ACCESS_TOKEN: Final = "get_access_token"
 SERVICE_REFRESH_TOKEN: Final = "refresh_token"

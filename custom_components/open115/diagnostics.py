@@ -5,11 +5,12 @@ from typing import Any, Final
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from .account_coordinator import AccountCoordinator
-from .const import CONF_ACCESS_TOKEN, CONF_REFRESH_TOKEN
+from .const import CONF_REFRESH_TOKEN
 from .data import Open115ConfigEntry
 from .token_state import TokenState, state_from_entry
 

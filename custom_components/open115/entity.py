@@ -1,5 +1,7 @@
 """Base entities: one service device per 115 account; entities only read their coordinator."""
 
+from typing import override
+
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -32,8 +34,14 @@ class Open115Entity(CoordinatorEntity[TokenKeeper]):
         self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
 
     @property
+    @override
     def available(self) -> bool:
-        """Always available: a failing refresh is shown by the status, not hidden."""
+        """Always available, on purpose (the quality scale's entity-unavailable, answered).
+
+        The keeper's state is known even when 115 is not reachable: the expiry, the next retry
+        and the status (`retrying`, `expired`, `reauth_required`) are exactly what a user needs
+        to see then. Going unavailable would hide the story the token entities tell.
+        """
         return True
 
 
@@ -50,6 +58,7 @@ class Open115AccountEntity(CoordinatorEntity[AccountCoordinator]):
         self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
 
     @property
+    @override
     def available(self) -> bool:
         """Available while the account's last read succeeded (never before the first)."""
         return self.coordinator.last_update_success and self.coordinator.data is not None

@@ -1,5 +1,7 @@
 """The cloud-download event: fired once for each task that finishes or fails."""
 
+from typing import override
+
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -32,12 +34,14 @@ class Open115CloudDownloadEvent(Open115AccountEntity, EventEntity):
 
     _handled: AccountData | None = None
 
+    @override
     async def async_added_to_hass(self) -> None:
         """Fire only what reads from now on find (not a read made before this entity)."""
         await super().async_added_to_hass()
         self._handled = self.coordinator.data
 
     @callback
+    @override
     def _handle_coordinator_update(self) -> None:
         """Fire the events of a new read (each read's events once)."""
         data = self.coordinator.data

@@ -1,6 +1,6 @@
 """The errors the keeper and the consumer API raise: translated, never holding a token."""
 
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .const import DOMAIN
 
@@ -21,5 +21,8 @@ class ReauthRequiredError(KeeperError):
     """The refresh token is dead; the user must authorize again."""
 
 
-class RefreshTooSoonError(KeeperError):
-    """A forced refresh was asked for too soon after the last one."""
+class RefreshTooSoonError(KeeperError, ServiceValidationError):
+    """A forced refresh refused because of the caller's timing.
+
+    Too soon after the last refresh (115's 60 s window), or while 115 rate limits this token.
+    """

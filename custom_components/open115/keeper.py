@@ -180,7 +180,7 @@ class TokenKeeper(KeeperPacing):
                 and dt_util.utcnow() < self._retry_at
             ):
                 # 115 asked us to slow down: a forced refresh now would only prolong it.
-                raise KeeperError("rate_limited", entry_title=self.config_entry.title)
+                raise RefreshTooSoonError("rate_limited", entry_title=self.config_entry.title)
             last = self.data.refreshed_at
             if (
                 last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL

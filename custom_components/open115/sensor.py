@@ -3,18 +3,22 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import override
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
-from homeassistant.components.sensor.const import SensorStateClass
 from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account_coordinator import AccountData
+from .const import DOMAIN
 from .data import Open115ConfigEntry
 from .entity import Open115AccountEntity, Open115Entity
 from .token_state import TokenState, TokenStatus
@@ -27,6 +31,8 @@ class Open115SensorEntityDescription(SensorEntityDescription):
     """A sensor that reads one value of the token state."""
 
     value_fn: Callable[[TokenState], datetime | str | None]
+    # Whether the sensor can have a value for this token at all (checked at setup).
+    exists_fn: Callable[[TokenState], bool] = lambda _state: True
 
 
 SENSORS: tuple[Open115SensorEntityDescription, ...] = (
@@ -55,6 +61,9 @@ SENSORS: tuple[Open115SensorEntityDescription, ...] = (
         translation_key="refresh_token_expires",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda state: state.refresh_token_expires,
+        # Known only when open115 saw the authorization (a QR sign-in); a pasted token's year
+        # could have begun any time, so it gets no sensor that would stay unknown forever.
+        exists_fn=lambda state: state.authorized_at is not None,
     ),
     Open115SensorEntityDescription(
         key="token_status",
@@ -127,9 +136,19 @@ async def async_setup_entry(
     entry: Open115ConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the account's sensors."""
+    """Add the account's sensors (and drop one that can no longer have a value)."""
+    keeper = entry.runtime_data.keeper
+    registry = er.async_get(hass)
+    for description in SENSORS:
+        unique_id = f"{keeper.user_id}_{description.key}"
+        if not description.exists_fn(keeper.data) and (
+            entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id)
+        ):
+            registry.async_remove(entity_id)  # e.g. a QR sign-in replaced by a pasted token
     async_add_entities(
-        Open115Sensor(entry.runtime_data.keeper, description) for description in SENSORS
+        Open115Sensor(keeper, description)
+        for description in SENSORS
+        if description.exists_fn(keeper.data)
     )
     async_add_entities(
         Open115AccountSensor(entry.runtime_data.account, description)
@@ -143,6 +162,7 @@ class Open115Sensor(Open115Entity, SensorEntity):
     entity_description: Open115SensorEntityDescription
 
     @property
+    @override
     def native_value(self) -> datetime | str | None:
         """Read the value from the keeper's current state."""
         return self.entity_description.value_fn(self.coordinator.data)
@@ -154,6 +174,7 @@ class Open115AccountSensor(Open115AccountEntity, SensorEntity):
     entity_description: Open115AccountSensorEntityDescription
 
     @property
+    @override
     def native_value(self) -> datetime | int | None:
         """Read the value from the account's last read."""
         return self.entity_description.value_fn(self.coordinator.data)

@@ -7,6 +7,7 @@ from functools import partial
 import re
 from typing import Final
 
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -22,7 +23,6 @@ import voluptuous as vol
 
 from .api import Open115Error, Open115RateLimitError
 from .const import (
-    ATTR_CONFIG_ENTRY_ID,
     ATTR_FOLDER_ID,
     ATTR_MIN_VALIDITY,
     ATTR_URLS,

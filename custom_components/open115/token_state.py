@@ -6,11 +6,11 @@ from enum import StrEnum
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.util import dt as dt_util
 
 from .api import TokenPair
 from .const import (
-    CONF_ACCESS_TOKEN,
     CONF_AUTHORIZED_AT,
     CONF_EXPIRES_AT,
     CONF_EXPIRES_IN,
