@@ -5,8 +5,6 @@ Our own design (not the 115 trademark). Run with a Python that has Pillow, e.g.
 (256x256) and icon@2x.png (512x512). Pillow is only needed here, never at run or test time.
 """
 
-from __future__ import annotations
-
 import math
 from pathlib import Path
 

@@ -4,8 +4,6 @@ Loaded for every test through `pytest_plugins` in conftest.py; the names (`clock
 `base_url`, `session`, `client`) are used only by the API client tests.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any

@@ -1,7 +1,5 @@
 """Helpers of the cloud-download tests: links, the action, and what the event entity fires."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN

@@ -1,7 +1,5 @@
 """Fixtures: the loopback 115 emulator and config entries that hold its tokens."""
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any

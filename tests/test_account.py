@@ -5,8 +5,6 @@ own), poll rarely while idle, and go unavailable when their reads fail while the
 entities keep telling the token's story.
 """
 
-from __future__ import annotations
-
 import asyncio
 from datetime import UTC, datetime, timedelta
 import itertools

@@ -1,7 +1,5 @@
 """The 115 API client against the loopback emulator: every error class, parse variant and fault."""
 
-from __future__ import annotations
-
 import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta

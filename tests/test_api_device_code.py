@@ -1,7 +1,5 @@
 """The device-code (QR, PKCE) part of the API client, against the loopback emulator."""
 
-from __future__ import annotations
-
 import asyncio
 import base64
 from collections.abc import Awaitable

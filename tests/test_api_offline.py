@@ -1,7 +1,5 @@
 """The cloud-download client (api/offline.py) against the loopback emulator's /open/offline/*."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

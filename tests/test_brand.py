@@ -1,7 +1,5 @@
 """Brand icons: real PNGs of the right size with a transparent background, served by Home Assistant."""
 
-from __future__ import annotations
-
 from pathlib import Path
 import struct
 import zlib

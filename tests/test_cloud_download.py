@@ -1,8 +1,6 @@
 """The `cloud_download` event: fired once per task that finishes or fails, across restarts,
 with nothing in it (or anywhere new) that holds a token."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 import logging
 import random

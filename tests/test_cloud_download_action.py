@@ -1,8 +1,6 @@
 """The `open115.add_cloud_download` action: any user, validated before any request, one result
 per link in order, and the new tasks counted at once."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 import random
 from typing import Any

@@ -1,7 +1,5 @@
 """The config flow, reauth, reconfigure and options, all against the loopback emulator."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 import logging
 from typing import Any

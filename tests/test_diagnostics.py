@@ -1,7 +1,5 @@
 """Config entry diagnostics: the token state and timings, nothing secret, nobody named."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 from http import HTTPStatus
 import json

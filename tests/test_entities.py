@@ -1,7 +1,5 @@
 """The entities: five sensors and a problem binary sensor that follow the token keeper."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
 import random
 

@@ -1,7 +1,5 @@
 """The event `open115_token_refreshed`: after every rotation, once the pair is on disk."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

@@ -5,8 +5,6 @@ exists only in the flow. Each path below shows where that pair ends up, and what
 says. (The QR paths are in test_qr_flow.py.) Also: form errors keep what was typed.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState

@@ -1,7 +1,5 @@
 """The token keeper against the emulator, on Home Assistant's frozen clock."""
 
-from __future__ import annotations
-
 import asyncio
 from datetime import timedelta
 import itertools

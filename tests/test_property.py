@@ -30,8 +30,6 @@ longer hunt with new examples (about 4 min per 1000):
         .venv/bin/python -m pytest tests/test_property.py -p no:cacheprovider
 """
 
-from __future__ import annotations
-
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field

@@ -5,8 +5,6 @@ test plays the phone (scan, confirm, cancel, expire). A test waits for the held 
 change, awaits the flow's poll task and lets Home Assistant run the step it schedules.
 """
 
-from __future__ import annotations
-
 import asyncio
 import base64
 from datetime import timedelta

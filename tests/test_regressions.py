@@ -3,8 +3,6 @@
 Each test names the step sequence that found it.
 """
 
-from __future__ import annotations
-
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta

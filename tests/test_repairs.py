@@ -1,7 +1,5 @@
 """Repair issues: re-authorization, refreshing failing for an hour, the one-year limit near."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import datetime, timedelta
 import re

@@ -5,8 +5,6 @@ expiry, service calls, events, diagnostics and re-authentication while everythin
 captured; then every string the emulator ever issued as a token is searched for in all of it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 import importlib

@@ -1,7 +1,5 @@
 """The service actions `open115.get_access_token` and `open115.refresh_token`."""
 
-from __future__ import annotations
-
 import asyncio
 from datetime import UTC, datetime, timedelta
 import json

@@ -1,7 +1,5 @@
 """Smoke: set up an entry against the emulator and get a token."""
 
-from __future__ import annotations
-
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry

@@ -1,7 +1,5 @@
 """What the texts look like to a reader: rendered Markdown, filled titles, one word per idea."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 import re

@@ -6,8 +6,6 @@ abort reason, and every service in services.yaml must have its strings, in strin
 translations/en.json and translations/zh-Hans.json alike, with the same placeholders.
 """
 
-from __future__ import annotations
-
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field

@@ -1,7 +1,5 @@
 """What users type into the flow's forms, cleaned and checked; what the dialog shows of it."""
 
-from __future__ import annotations
-
 import re
 import unicodedata
 

@@ -1,7 +1,5 @@
 """Options flow for open115: the refresh margin, in whole seconds, within what takes effect."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigFlowResult, OptionsFlowWithReload

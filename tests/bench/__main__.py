@@ -5,8 +5,6 @@ over two simulated days and only prints (a check that it works). Nothing from Ho
 Assistant is imported before pytest has loaded its Home Assistant plugin.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from datetime import UTC, datetime
 import json

@@ -17,8 +17,6 @@ The three keepers:
   (at least 60 s) refreshes it itself.
 """
 
-from __future__ import annotations
-
 import asyncio
 from collections import Counter
 from collections.abc import Callable

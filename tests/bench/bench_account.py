@@ -15,8 +15,6 @@ Scenarios (the same random days for every run number):
 - rate limited: idle, with proapi refusing every request (770004) for LIMITED_HOURS.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 import random

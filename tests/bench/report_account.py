@@ -1,7 +1,5 @@
 """The report's section on the account's proapi requests (the scenarios of bench_account.py)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from .numbers import fmt, med

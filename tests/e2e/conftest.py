@@ -15,8 +15,6 @@ For any test module in this folder (each module gets its own pair of processes):
   `.login(username, password)`, `.restart()`, `.log_text`.
 """
 
-from __future__ import annotations
-
 import asyncio
 from collections.abc import Iterator
 import contextlib

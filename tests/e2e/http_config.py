@@ -9,8 +9,6 @@ validated by Home Assistant's own schema, while Home Assistant is not running.
     python -m tests.e2e.http_config CONFIG_DIR HOST PORT
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 import sys

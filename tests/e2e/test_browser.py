@@ -10,8 +10,6 @@ The two tests share the module's `hass` and emulator and run in either order: th
 the emulator's demo account, the QR test signs in a second account and removes its entry again.
 """
 
-from __future__ import annotations
-
 import base64
 from collections.abc import Iterator
 import contextlib

@@ -12,8 +12,6 @@ re-authentication card (reauth-card.png) goes to docs/.
 that minute before another program "uses" the stored token (the README's usual cause).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from pathlib import Path
 import re

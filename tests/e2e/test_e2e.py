@@ -5,8 +5,6 @@ the `entry` fixture through the config-flow HTTP API. The short-token test chang
 emulator's token lifetime and so runs last.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 import json
 import subprocess
