@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
+from custom_components.open115.keeper import TokenKeeper
 from custom_components.open115.token_state import token_data
 
 from .emulator import Emulator115, Grant, RunningEmulator
@@ -109,6 +110,12 @@ def secrets_seen(emulator: Emulator115) -> Iterator[set[str]]:
     seen: set[str] = set()
     yield seen
     seen |= emulator.secrets_issued()
+
+
+def keeper_of(entry: MockConfigEntry) -> TokenKeeper:
+    """The token keeper of a loaded entry."""
+    keeper: TokenKeeper = entry.runtime_data.keeper
+    return keeper
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

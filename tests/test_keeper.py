@@ -18,11 +18,11 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.const import DOMAIN
 from custom_components.open115.exceptions import KeeperError, ReauthRequiredError
-from custom_components.open115.keeper import TokenKeeper
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import (
     advance,
+    keeper_of,
     make_entry,
     setup_entry,
     stored_data,
@@ -38,11 +38,6 @@ from .emulator import (
 )
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
-
-
-def coordinator_of(entry: MockConfigEntry) -> TokenKeeper:
-    coordinator: TokenKeeper = entry.runtime_data.keeper
-    return coordinator
 
 
 async def test_one_day_refreshes_exactly_the_ideal_number_of_times(
@@ -69,7 +64,7 @@ async def test_one_day_refreshes_exactly_the_ideal_number_of_times(
     assert all(r.code == 0 for r in emulator.requests if r.path == REFRESH_PATH)
     # The keeper reads no account: these are the account's (at setup, then hourly).
     assert emulator.count(USER_INFO_PATH) == 1 + 24
-    assert coordinator_of(config_entry).data.status is TokenStatus.OK
+    assert keeper_of(config_entry).data.status is TokenStatus.OK
 
 
 async def test_concurrent_askers_at_expiry_share_one_refresh(
@@ -115,7 +110,7 @@ async def test_refresh_is_on_disk_before_it_returns(
 ) -> None:
     await setup_entry(hass, config_entry)
     freezer.tick(timedelta(seconds=61))  # past the minimum interval of a forced refresh
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     old = config_entry.data["refresh_token"]
     before = dt_util.utcnow()
     state = await coordinator.async_force_refresh()
@@ -126,7 +121,7 @@ async def test_refresh_is_on_disk_before_it_returns(
     assert on_disk["access_token"] == state.access_token
     assert dt_util.parse_datetime(on_disk["expires_at"]) == before + timedelta(seconds=7200)
     # Storing token data does not reload the entry.
-    assert coordinator_of(config_entry) is coordinator
+    assert keeper_of(config_entry) is coordinator
     assert config_entry.state is ConfigEntryState.LOADED
 
 
@@ -138,7 +133,7 @@ async def test_setup_within_margin_refreshes_during_setup(
     assert entry.state is ConfigEntryState.LOADED
     assert emulator.count(REFRESH_PATH) == 1
     assert entry.data["refresh_token"] == emulator.live_refresh_token(grant)
-    assert coordinator_of(entry).data.status is TokenStatus.OK
+    assert keeper_of(entry).data.status is TokenStatus.OK
 
 
 async def test_setup_expired_and_unreachable_is_not_ready(
@@ -173,7 +168,7 @@ async def test_setup_within_margin_and_unreachable_loads_and_retries(
     emulator.inject(REFRESH_PATH, FAULT_RESET)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    coordinator = coordinator_of(entry)
+    coordinator = keeper_of(entry)
     assert coordinator.data.status is TokenStatus.RETRYING
     assert coordinator.data.access_token == data["access_token"]
     # The first retry comes after 60 s (+10 %), never within 115's 60 s window.
@@ -212,7 +207,7 @@ async def test_transient_failures_back_off_exponentially_and_keep_tokens(
     # 8 failures, a success, and the next proactive refresh one token lifetime later.
     assert codes == [(None, FAULT_HTTP_502)] * 8 + [(0, None)] * 2
     assert 6600 - 30 - 60 <= gaps[8] <= 6600
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.OK
     assert config_entry.data["refresh_token"] == emulator.live_refresh_token(grant)
     assert kept["refresh_token"] != config_entry.data["refresh_token"]
@@ -236,7 +231,7 @@ async def test_expired_while_failing_shows_expired_and_consumers_get_an_error(
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, *([FAULT_HTTP_502] * 50))
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.RETRYING
     # Still valid: consumers get the current token without a new request.
     count = emulator.count(REFRESH_PATH)
@@ -258,7 +253,7 @@ async def test_rate_limited_backs_off_in_minutes(
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, "code:40140117", "code:40140117")
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.RATE_LIMITED
     assert coordinator.data.access_token == config_entry.data["access_token"]
     await advance(hass, freezer, 4 * 60)
@@ -294,7 +289,7 @@ async def test_reauth_codes_start_reauth_and_keep_quiet(
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, f"code:{code}")
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.REAUTH_REQUIRED
     assert coordinator.data.reauth_reason == reason
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -316,7 +311,7 @@ async def test_lost_response_ends_in_reauth_that_says_so(
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, FAULT_DROP_AFTER_ROTATE)
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.RETRYING
     await advance(hass, freezer, 59)
     assert emulator.count(REFRESH_PATH) == 1  # not within 60 s of the lost one
@@ -338,7 +333,7 @@ async def test_token_rotated_by_someone_else_needs_reauth(
     await setup_entry(hass, config_entry)
     emulator.rotate_elsewhere(grant)
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.REAUTH_REQUIRED
     assert coordinator.data.reauth_reason == "used"
 
@@ -350,7 +345,7 @@ async def test_force_refresh_refused_right_after_a_refresh(
     config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     with pytest.raises(KeeperError) as err:  # the stored pair is brand new
         await coordinator.async_force_refresh()
     freezer.tick(timedelta(seconds=61))
@@ -393,7 +388,7 @@ async def test_force_refresh_refused_while_rate_limited(
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, "code:40140117")
     await advance(hass, freezer, 6600)
-    coordinator = coordinator_of(config_entry)
+    coordinator = keeper_of(config_entry)
     assert coordinator.data.status is TokenStatus.RATE_LIMITED
     with pytest.raises(KeeperError) as err:
         await coordinator.async_force_refresh()

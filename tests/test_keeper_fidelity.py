@@ -16,10 +16,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.const import DOMAIN
 from custom_components.open115.exceptions import KeeperError, ReauthRequiredError
-from custom_components.open115.keeper import TokenKeeper
 from custom_components.open115.token_state import TokenStatus
 
-from .conftest import advance, make_entry, setup_entry
+from .conftest import advance, keeper_of, make_entry, setup_entry
 from .emulator import (
     FAULT_CODELESS,
     FAULT_HTTP_502,
@@ -30,11 +29,6 @@ from .emulator import (
 )
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
-
-
-def keeper_of(entry: MockConfigEntry) -> TokenKeeper:
-    keeper: TokenKeeper = entry.runtime_data.keeper
-    return keeper
 
 
 def refresh_times(emulator: Emulator115) -> list[float]:

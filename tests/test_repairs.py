@@ -26,10 +26,9 @@ from custom_components.open115.issues import (
     ISSUE_REAUTH,
     issue_id,
 )
-from custom_components.open115.keeper import TokenKeeper
 from custom_components.open115.token_state import TokenStatus
 
-from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
+from .conftest import USER_ID, USER_NAME, keeper_of, make_entry_data, setup_entry
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
     FAULT_HTTP_500,
@@ -71,11 +70,6 @@ async def assert_translated(hass: HomeAssistant, issue: ir.IssueEntry) -> None:
         title, description = strings[f"{base}.title"], strings[f"{base}.description"]
         used = set(re.findall(r"\{(\w+)\}", title + description))
         assert used == placeholders, language
-
-
-def keeper(entry: MockConfigEntry) -> TokenKeeper:
-    coordinator: TokenKeeper = entry.runtime_data.keeper
-    return coordinator
 
 
 async def new_grant_token(emulator: Emulator115) -> str:
@@ -126,13 +120,13 @@ async def test_reauth_issue_explains_and_clears_after_reauth(
     await setup_entry(hass, config_entry)
     assert our_issues(hass) == set()
     cause(emulator, grant)
-    await run_until(hass, freezer, keeper(config_entry).refresh_due_at())
+    await run_until(hass, freezer, keeper_of(config_entry).refresh_due_at())
     if requests == 2:
-        assert keeper(config_entry).data.status is TokenStatus.RETRYING
+        assert keeper_of(config_entry).data.status is TokenStatus.RETRYING
         assert our_issues(hass) == set()
         await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=2))
     assert emulator.count(REFRESH_PATH) == requests
-    assert keeper(config_entry).data.status is TokenStatus.REAUTH_REQUIRED
+    assert keeper_of(config_entry).data.status is TokenStatus.REAUTH_REQUIRED
 
     issue = get_issue(hass, ISSUE_REAUTH, config_entry)
     assert issue is not None
@@ -156,7 +150,7 @@ async def test_reauth_issue_explains_and_clears_after_reauth(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert config_entry.state is ConfigEntryState.LOADED
-    assert keeper(config_entry).data.status is TokenStatus.OK
+    assert keeper_of(config_entry).data.status is TokenStatus.OK
     assert our_issues(hass) == set()
 
 
@@ -169,7 +163,7 @@ async def test_reauth_issue_outlives_unload_and_goes_with_the_entry(
 ) -> None:
     await setup_entry(hass, config_entry)
     emulator.revoke(grant)
-    await run_until(hass, freezer, keeper(config_entry).refresh_due_at())
+    await run_until(hass, freezer, keeper_of(config_entry).refresh_due_at())
     reauth = issue_id(ISSUE_REAUTH, config_entry.entry_id)
     assert our_issues(hass) == {reauth}
 
@@ -212,7 +206,7 @@ async def _fail_until_an_hour(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry
 ) -> datetime:
     """Run the failing retries up to just before the hour; returns when failing started."""
-    coordinator = keeper(entry)
+    coordinator = keeper_of(entry)
     since = coordinator.data.failing_since
     assert since == dt_util.utcnow()
     hour = since + timedelta(hours=1)
@@ -249,7 +243,7 @@ async def test_failing_for_an_hour(
 ) -> None:
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, *[fault] * 20)
-    coordinator = keeper(config_entry)
+    coordinator = keeper_of(config_entry)
     await run_until(hass, freezer, coordinator.refresh_due_at())
     since = await _fail_until_an_hour(hass, freezer, config_entry)
     requests = emulator.count(REFRESH_PATH)
@@ -300,10 +294,10 @@ async def test_failing_issue_while_the_token_still_lives(
     emulator.inject(REFRESH_PATH, *[FAULT_HTTP_500] * 20)
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=2))
     with pytest.raises(KeeperError):
-        await keeper(config_entry).async_force_refresh()
+        await keeper_of(config_entry).async_force_refresh()
     since = await _fail_until_an_hour(hass, freezer, config_entry)
     await run_until(hass, freezer, since + timedelta(hours=1))
-    assert keeper(config_entry).data.status is TokenStatus.RETRYING
+    assert keeper_of(config_entry).data.status is TokenStatus.RETRYING
     issue = get_issue(hass, ISSUE_FAILING, config_entry)
     assert issue is not None
     assert issue.translation_key == "refresh_failing"
@@ -321,7 +315,7 @@ async def test_no_failing_issue_when_it_recovers_within_the_hour(
 ) -> None:
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, *[FAULT_HTTP_500] * 3)
-    coordinator = keeper(config_entry)
+    coordinator = keeper_of(config_entry)
     await run_until(hass, freezer, coordinator.refresh_due_at())
     since = coordinator.data.failing_since
     assert since is not None
@@ -377,7 +371,7 @@ async def test_expiring_issue_at_setup_cleared_by_reconfigure(
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
-    assert keeper(entry).data.refresh_token_expires is None
+    assert keeper_of(entry).data.refresh_token_expires is None
     assert our_issues(hass) == set()
 
 
@@ -413,8 +407,8 @@ async def test_limit_reached_turns_into_the_reauth_issue(
     entry, _ = aged_entry(emulator, 365 * DAY - timedelta(hours=1))
     await setup_entry(hass, entry)
     assert our_issues(hass) == {issue_id(ISSUE_EXPIRING, entry.entry_id)}
-    await run_until(hass, freezer, keeper(entry).refresh_due_at())
-    assert keeper(entry).data.status is TokenStatus.REAUTH_REQUIRED
+    await run_until(hass, freezer, keeper_of(entry).refresh_due_at())
+    assert keeper_of(entry).data.status is TokenStatus.REAUTH_REQUIRED
     assert our_issues(hass) == {issue_id(ISSUE_REAUTH, entry.entry_id)}
     issue = get_issue(hass, ISSUE_REAUTH, entry)
     assert issue is not None

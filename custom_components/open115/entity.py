@@ -11,27 +11,27 @@ from .const import DOMAIN
 from .keeper import TokenKeeper
 
 
-def _device_info(user_id: str, title: str) -> DeviceInfo:
-    return DeviceInfo(
-        identifiers={(DOMAIN, user_id)},
-        name=title,
-        manufacturer="115",
-        model="Open Platform token",
-        entry_type=DeviceEntryType.SERVICE,
-    )
-
-
-class Open115Entity(CoordinatorEntity[TokenKeeper]):
-    """An entity of a 115 account's token keeper."""
+class _Open115DeviceEntity[C: TokenKeeper | AccountCoordinator](CoordinatorEntity[C]):
+    """An entity of the account's service device, named after its key."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: TokenKeeper, description: EntityDescription) -> None:
+    def __init__(self, coordinator: C, description: EntityDescription) -> None:
         """Name the entity after its key; attach it to the account's device."""
         super().__init__(coordinator)
         self.entity_description = description
         self._attr_unique_id = f"{coordinator.user_id}_{description.key}"
-        self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, coordinator.user_id)},
+            name=coordinator.config_entry.title,
+            manufacturer="115",
+            model="Open Platform token",
+            entry_type=DeviceEntryType.SERVICE,
+        )
+
+
+class Open115Entity(_Open115DeviceEntity[TokenKeeper]):
+    """An entity of a 115 account's token keeper."""
 
     @property
     @override
@@ -45,17 +45,8 @@ class Open115Entity(CoordinatorEntity[TokenKeeper]):
         return True
 
 
-class Open115AccountEntity(CoordinatorEntity[AccountCoordinator]):
+class Open115AccountEntity(_Open115DeviceEntity[AccountCoordinator]):
     """An entity of a 115 account's storage or cloud downloads."""
-
-    _attr_has_entity_name = True
-
-    def __init__(self, coordinator: AccountCoordinator, description: EntityDescription) -> None:
-        """Name the entity after its key; attach it to the account's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.user_id}_{description.key}"
-        self._attr_device_info = _device_info(coordinator.user_id, coordinator.config_entry.title)
 
     @property
     @override

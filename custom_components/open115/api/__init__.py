@@ -6,7 +6,7 @@ reads and adds cloud downloads. The package imports nothing from Home Assistant,
 can become a library of its own, and never logs, formats or repr()s a token.
 """
 
-from .account import Account, AccountApi, as_size
+from .account import Account, AccountApi
 from .auth import (
     CHALLENGE_METHODS,
     DEVICE_CODE_POLL_TIMEOUT,
@@ -47,6 +47,7 @@ from .offline import (
     TaskStatus,
 )
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
+from .values import as_int, as_number, as_size
 
 
 class Open115Client(AuthApi, AccountApi, OfflineApi):
@@ -90,6 +91,8 @@ __all__ = [
     "TaskPage",
     "TaskStatus",
     "TokenPair",
+    "as_int",
+    "as_number",
     "as_size",
     "make_pkce",
     "pkce_challenge",

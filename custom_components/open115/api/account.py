@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-import math
 from typing import Any
 
-from .errors import Open115ApiError, Open115TransientError, as_int
+from .errors import Open115ApiError, Open115TransientError
 from .transport import Transport
+from .values import as_int, as_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +53,6 @@ class AccountApi(Transport):
             vip_level=_vip_level(vip),
             vip_expire=_vip_expire(vip),
         )
-
-
-def as_size(value: Any) -> int | None:
-    """A size in bytes from an int, a float (115 sends some sizes as floats) or a numeric string."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except ValueError:
-        return None
-    if not math.isfinite(number) or number < 0:
-        return None
-    return round(number)
 
 
 def _space(space: Any, key: str) -> int | None:

@@ -9,8 +9,9 @@ import hashlib
 import secrets
 from typing import Any, Final
 
-from .errors import Open115ApiError, Open115TransientError, as_int, error_for, is_success
+from .errors import Open115ApiError, Open115TransientError, error_for, is_success
 from .transport import Transport
+from .values import as_int
 
 # /get/status/ holds the request until the QR code's status changes or its own timeout.
 DEVICE_CODE_POLL_TIMEOUT: Final = 65.0

@@ -7,6 +7,8 @@ network, HTTP statuses, bodies that are not JSON). Messages never hold a token.
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .values import as_int
+
 # Refresh-token codes: the token is gone; only a new authorization helps.
 REAUTH_REASONS: Final[Mapping[int, str]] = {
     40140114: "malformed",
@@ -74,22 +76,6 @@ class Open115ApiError(Open115Error):
 
 class Open115UnexplainedError(Open115ApiError):
     """An error answer without a usable code (seen: errno 0, "refresh token error")."""
-
-
-def as_int(value: Any) -> int | None:
-    """Read an int from an int, a numeric string or a whole float; None otherwise."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def is_success(body: Mapping[str, Any]) -> bool:

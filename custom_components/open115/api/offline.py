@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-import math
 from typing import Any, Final, Literal
 
-from .account import as_size
-from .errors import Open115TransientError, as_int
+from .errors import Open115TransientError
 from .transport import Transport
+from .values import as_int, as_number, as_size
 
 TASK_LIST_PATH: Final = "/open/offline/get_task_list"
 QUOTA_PATH: Final = "/open/offline/get_quota_info"
@@ -198,15 +197,8 @@ def _stamp(value: Any) -> datetime | None:
 
 
 def _percent(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except ValueError:
-        return None
-    if not math.isfinite(number):
-        return None
-    return min(max(number, 0.0), 100.0)
+    number = as_number(value)
+    return None if number is None else min(max(number, 0.0), 100.0)
 
 
 def _task(item: Any) -> OfflineTask | None:
