@@ -238,7 +238,7 @@ def _device_page(page: Page, account: str, shots: Path) -> None:
     expect(page.locator("body")).to_match_aria_snapshot(
         """
         - heading "Sensors"
-        - list: /Access token expires In 2 hours Active cloud downloads 0 Cloud download quota 3,000 Free storage 1,536\\.0 GiB Refresh token expires Unknown Token problem OK Token status OK Total storage 2,048\\.0 GiB Used storage 512\\.0 GiB VIP expires \\w.+/
+        - list: /Access token expires In 2 hours Active cloud downloads 0 Cloud download quota 3,000 Free storage 1,536\\.0 GiB Token problem OK Token status OK Total storage 2,048\\.0 GiB Used storage 512\\.0 GiB VIP expires \\w.+/
         - heading "Events"
         - list: Cloud download Unknown
         - heading "Diagnostic"
