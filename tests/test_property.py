@@ -8,7 +8,9 @@ emulator on Home Assistant's frozen clock. After every step it checks:
   an entry in reauth has a cause (a lost response, a revocation or the one-year limit);
 - never two refresh requests in flight;
 - no refresh while the token is valid beyond the margin, unless forced, asked for by a
-  consumer's min_validity, or retrying such a refresh;
+  consumer's min_validity or report of a refused token, retrying such a refresh, or after 115
+  voided the access token (a revocation, a lost answer in strict mode: the account's reads
+  report it);
 - refresh requests in any simulated hour stay bounded (no hot loop during an outage), and after
   115 answers 40140117 (rate limited) or an error without a code, the next refresh request
   waits for the slow backoff;
