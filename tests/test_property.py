@@ -626,6 +626,25 @@ async def run_scenario(
     left=700,
     strict=True,
 )
+@example(
+    steps=[
+        Wait(688),
+        Revoke(40140116),
+        Fault(FAULT_CODELESS, 4),
+        Wait(1800),
+        Reload(),
+        Reload(),
+        Force(),
+        Ask(590, False),
+        Revoke(40140137),
+        Force(),
+        Wait(4281),
+        Reload(),
+    ],
+    age=YEAR - 86400,
+    left=7200,
+    strict=False,
+)
 async def test_random_faults_keep_the_invariants(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

@@ -24,7 +24,7 @@ from custom_components.open115.pacing import DATA_SHARED
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
-from .emulator import FAULT_HANG, REFRESH_PATH, Emulator115, Grant
+from .emulator import FAULT_CODELESS, FAULT_HANG, FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
 
@@ -332,3 +332,80 @@ async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
     assert refresh_codes(emulator) == [40140116]
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
+
+
+@pytest.mark.parametrize(
+    ("fault", "key", "code"),
+    [
+        (FAULT_CODELESS, "refresh_backing_off", None),
+        ("code:40140118", "refresh_backing_off_code", "40140118"),
+    ],
+)
+async def test_reload_keeps_the_slow_backoff_of_an_unexplained_refusal(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    fault: str,
+    key: str,
+    code: str | None,
+) -> None:
+    """Found as [..., Fault('codeless', 4), ..., Reload(), Reload(), Force(), ...], left=7200.
+
+    Only a rate limit's backoff was shared with the keeper a reload makes: after a code-less
+    answer the new keeper retried 194 s later instead of waiting the slow backoff.
+    """
+    entry = make_entry(emulator, grant, expires_in=7200)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    emulator.inject(REFRESH_PATH, fault, fault)
+    await advance(hass, freezer, 6600)  # the proactive refresh: refused without an explanation
+    old: TokenKeeper = entry.runtime_data.keeper
+    assert old.data.status is TokenStatus.RETRYING
+    retry_at = old.data.next_refresh
+    assert retry_at is not None
+    assert (retry_at - dt_util.utcnow()).total_seconds() >= 270  # 5 min -10 %
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    new: TokenKeeper = entry.runtime_data.keeper
+    assert new is not old
+    assert (new.data.status, new.data.next_refresh) == (TokenStatus.RETRYING, retry_at)
+    assert new.data.last_error == old.data.last_error
+    # Forcing is refused for the caller's timing, saying why and when the next try comes.
+    with pytest.raises(ServiceValidationError) as err:
+        await new.async_force_refresh()
+    assert err.value.translation_key == key
+    placeholders = err.value.translation_placeholders or {}
+    assert placeholders.get("code") == code
+    assert placeholders["time"] == dt_util.as_local(retry_at).strftime("%H:%M")
+    await advance(hass, freezer, (retry_at - dt_util.utcnow()).total_seconds() - 1)
+    assert emulator.count(REFRESH_PATH) == 1
+    await advance(hass, freezer, 2)
+    assert emulator.count(REFRESH_PATH) == 2
+
+
+async def test_forced_refresh_during_a_network_retry_goes_now(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+) -> None:
+    """A retry after a network failure is pending: the action sends now (the window allows)."""
+    entry = make_entry(emulator, grant, expires_in=7200)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    emulator.inject(REFRESH_PATH, FAULT_HTTP_500, FAULT_HTTP_500)
+    await advance(hass, freezer, 6600)
+    await advance(hass, freezer, 70)  # the first retry (60 s) fails too: the next in ~2 min
+    keeper: TokenKeeper = entry.runtime_data.keeper
+    assert emulator.count(REFRESH_PATH) == 2
+    assert keeper.data.status is TokenStatus.RETRYING
+    with pytest.raises(ServiceValidationError) as err:  # within 60 s of the last request
+        await keeper.async_force_refresh()
+    assert err.value.translation_key == "refresh_too_soon"
+    await advance(hass, freezer, 61)
+    await keeper.async_force_refresh()
+    assert emulator.count(REFRESH_PATH) == 3
+    assert keeper.data.status is TokenStatus.OK

@@ -174,21 +174,34 @@ class TokenKeeper(KeeperPacing):
                 # Unloaded: the keeper that replaced this one refreshes (or will).
                 raise KeeperError("token_unavailable", entry_title=self.config_entry.title)
             self._adopt_stored_pair()
-            if (
-                self._shared.backoff is not None  # rate limited (the status may say expired)
-                and self._retry_at is not None
-                and dt_util.utcnow() < self._retry_at
-            ):
-                # 115 asked us to slow down: a forced refresh now would only prolong it.
-                raise RefreshTooSoonError("rate_limited", entry_title=self.config_entry.title)
+            now = dt_util.utcnow()
+            backoff = self._shared.backoff
+            if backoff is not None and self._retry_at is not None and now < self._retry_at:
+                # 115 asked us to slow down, or refused without saying why: a forced refresh
+                # now would only prolong it (the status may say expired meanwhile).
+                when = dt_util.as_local(self._retry_at).strftime("%H:%M")
+                title = self.config_entry.title
+                if backoff.status is TokenStatus.RATE_LIMITED:
+                    raise RefreshTooSoonError("rate_limited", entry_title=title)
+                if backoff.last_error_code is None:
+                    raise RefreshTooSoonError("refresh_backing_off", entry_title=title, time=when)
+                raise RefreshTooSoonError(
+                    "refresh_backing_off_code",
+                    entry_title=title,
+                    time=when,
+                    code=str(backoff.last_error_code),
+                )
             last = self.data.refreshed_at
-            if (
-                last is not None and dt_util.utcnow() - last < MIN_REFRESH_INTERVAL
-            ) or not self._may_refresh(dt_util.utcnow()):
+            last_request = self._shared.last_request_at
+            if any(
+                at is not None and now - at < MIN_REFRESH_INTERVAL for at in (last, last_request)
+            ):
                 raise RefreshTooSoonError(
                     "refresh_too_soon",
                     seconds=str(int(MIN_REFRESH_INTERVAL.total_seconds())),
                 )
+            # A retry after a network failure may be pending: the user asks for it now.
+            self._retry_at = None
             await self._async_refresh_locked()
             return self.data
 

@@ -18,7 +18,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import CODE_RATE_LIMITED, Open115Error, Open115RateLimitError, Open115TransientError
+from .api import Open115Error, Open115RateLimitError, Open115TransientError
 from .const import (
     BACKOFF_JITTER,
     CONF_REFRESH_MARGIN,
@@ -40,12 +40,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """A rate-limit backoff: when the refresh token may be sent again."""
+    """A slow backoff: when the refresh token may be sent again, and what the keeper said.
+
+    Slow: 115 rate limited, or refused without a usable code (or with an unknown one).
+    """
 
     refresh_token: str = field(repr=False)
     retry_at: datetime
     failures: int
     failing_since: datetime | None
+    status: TokenStatus
+    last_error: str
+    last_error_code: int | None
 
 
 @dataclass(slots=True)
@@ -94,14 +100,14 @@ class KeeperPacing(DataUpdateCoordinator[TokenState]):
         self._failing_logged = False
         backoff = self._shared.backoff
         if backoff is not None and backoff.refresh_token == self.data.refresh_token:
-            # The keeper this one replaces was rate limited: keep its backoff.
+            # The keeper this one replaces was backing off slowly: keep its backoff.
             self._retry_at = backoff.retry_at
             self.data = replace(
                 self.data,
-                status=TokenStatus.RATE_LIMITED,
+                status=backoff.status,
                 next_refresh=backoff.retry_at,
-                last_error=Open115RateLimitError.__name__,
-                last_error_code=CODE_RATE_LIMITED,
+                last_error=backoff.last_error,
+                last_error_code=backoff.last_error_code,
                 failures=backoff.failures,
                 failing_since=backoff.failing_since,
             )
@@ -148,24 +154,30 @@ class KeeperPacing(DataUpdateCoordinator[TokenState]):
         rate_limited = isinstance(err, Open115RateLimitError)
         # The network, 5xx and 115's "retry" codes retry soon; an answer that refuses for
         # another reason (rate limited, no error code, an unknown code) retries slowly.
+        slow = not isinstance(err, Open115TransientError)
         start, cap = (
-            (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
-            if isinstance(err, Open115TransientError)
-            else (SLOW_BACKOFF_START, SLOW_BACKOFF_MAX)
+            (SLOW_BACKOFF_START, SLOW_BACKOFF_MAX)
+            if slow
+            else (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
         )
         delay = min(start * 2 ** min(failures - 1, 16), cap)
         delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
         # Never inside the 60 s window of the request that just failed, jitter included.
         self._retry_at = max(now + delay, self._earliest_request() or now)
         delay = self._retry_at - now
+        status = TokenStatus.RATE_LIMITED if rate_limited else TokenStatus.RETRYING
+        # A reload or a setup retry must not cut a slow backoff short.
         self._shared.backoff = (
             Backoff(
                 self.data.refresh_token,
                 self._retry_at,
                 failures,
                 self.data.failing_since or now,
+                status,
+                type(err).__name__,
+                err.code,
             )
-            if rate_limited
+            if slow
             else None
         )
         if not self._failing_logged:
@@ -176,7 +188,6 @@ class KeeperPacing(DataUpdateCoordinator[TokenState]):
                 delay.total_seconds(),
             )
             self._failing_logged = True
-        status = TokenStatus.RATE_LIMITED if rate_limited else TokenStatus.RETRYING
         self._publish(
             replace(
                 self.data,
