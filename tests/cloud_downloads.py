@@ -10,7 +10,7 @@ from custom_components.open115.const import DOMAIN, SERVICE_ADD_CLOUD_DOWNLOAD
 
 EVENT = "event.emu_user_cloud_download"
 ACTIVE = "sensor.emu_user_active_cloud_downloads"
-QUOTA = "sensor.emu_user_cloud_download_quota"
+QUOTA = "sensor.emu_user_cloud_download_quota_left"
 MAGNET = "magnet:?xt=urn:btih:{:040x}&dn=file{}&xl=1073741824"
 
 type Fired = list[tuple[str, dict[str, Any], float]]

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -142,3 +143,14 @@ async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: 
     freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.fixture
+def timestamps_enabled() -> Iterator[None]:
+    """Entities that are off by default (the diagnostic timestamps) are on, as core's tests do."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield

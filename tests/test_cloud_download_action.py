@@ -65,15 +65,36 @@ async def test_add_reports_each_link_in_order_and_counts_the_new_tasks_at_once(
         folder_id="123",
     )
 
+    # 115 answers a duplicate without its info hash: the magnet link carries it. 115's reasons
+    # in the server's language, its own (Chinese) text as the detail.
     assert results == [
-        {"url": magnet(2), "status": "added", "info_hash": hash_of(2), "message": None},
-        {"url": magnet(1), "status": "duplicate", "info_hash": None, "message": "任务已存在"},
-        {"url": bad, "status": "failed", "info_hash": None, "message": "错误的链接"},
+        {
+            "url": magnet(2),
+            "status": "added",
+            "info_hash": hash_of(2),
+            "message": None,
+            "detail": None,
+        },
+        {
+            "url": magnet(1),
+            "status": "duplicate",
+            "info_hash": hash_of(1),
+            "message": "The task exists already in 115's cloud download (115 code 10008: 任务已存在).",
+            "detail": "任务已存在",
+        },
+        {
+            "url": bad,
+            "status": "failed",
+            "info_hash": None,
+            "message": "115 refused this link (code 10004: 错误的链接).",
+            "detail": "错误的链接",
+        },
         {
             "url": "ftp://example.com/a.iso",
             "status": "added",
             "info_hash": emulator.task().info_hash,
             "message": None,
+            "detail": None,
         },
     ]
     assert emulator.count(ADD_URLS_PATH) == 1
@@ -175,3 +196,23 @@ async def test_add_with_a_refused_token_reports_it_and_retries_once(
     assert [r["status"] for r in results] == ["added"]
     assert emulator.count(REFRESH_PATH) == 1
     assert [r.code for r in emulator.requests if r.path == ADD_URLS_PATH] == [40140123, 0]
+
+
+async def test_reasons_follow_the_servers_language(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    """A Chinese server says 115's duplicate in Chinese too (the detail stays 115's text)."""
+    await hass.config.async_update(language="zh-Hans")
+    emulator.add_task(USER_ID, magnet(3))
+    await setup_entry(hass, config_entry)
+    (result,) = await add(hass, magnet(3))
+    assert result == {
+        "url": magnet(3),
+        "status": "duplicate",
+        "info_hash": hash_of(3),
+        "message": "离线下载中已有这个任务（115 错误码 10008：任务已存在）。",  # noqa: RUF001
+        "detail": "任务已存在",
+    }

@@ -611,7 +611,7 @@ async def _entry_needing_reauth(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     assert flows[0]["context"]["source"] == SOURCE_REAUTH
-    assert flows[0]["step_id"] == "reauth"
+    assert flows[0]["step_id"] == "reauth_revoked"  # the menu says why
     assert requests(emulator) == (1, 0)
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
@@ -704,11 +704,18 @@ async def test_reauth_errors_then_success(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     entry, result = await _entry_needing_reauth(hass, emulator, grant)
-    # The dead token it holds is refused before any request.
+    # The dead token it holds is refused before any request, as the refused one.
     result = await submit(hass, result["flow_id"], entry.data[CONF_REFRESH_TOKEN])
-    assert result["errors"] == {"base": "token_in_use"}
+    assert result["errors"] == {"base": "token_refused"}
+    # Submitted empty: back to the menu (to scan a QR code instead), and on to pasting again.
     result = await submit(hass, result["flow_id"], "")
-    assert result["errors"] == {CONF_REFRESH_TOKEN: "empty_token"}
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reauth_revoked"
+    result = dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "reauth_confirm"}
+        )
+    )
     assert requests(emulator) == (1, 0)
     new_grant = emulator.authorize(USER_ID)
     pasted = emulator.live_refresh_token(new_grant)

@@ -177,10 +177,8 @@ async def test_after_rotation_and_failure(
         timings["seconds_left"]
         == (refreshed_at + timedelta(seconds=7200) - failed_at).total_seconds()
     )
-    # The reauth issue is in the download too, and names nobody.
-    assert [issue["issue_id"] for issue in payload["issues"]] == [
-        f"reauth_required_{config_entry.entry_id}"
-    ]
+    # No issue of open115's: Home Assistant's own repair asks for re-authentication.
+    assert payload["issues"] == []
     # Two refresh tokens (seeded, rotated: now dead but kept) and two access tokens.
     secrets |= emulator.secrets_issued()
     assert len(secrets) == 4
@@ -219,7 +217,5 @@ async def test_entry_that_failed_setup(
     assert data["options"] == {}
     assert data["entry"]["data"]["refresh_token"] == REDACTED
     assert data["entry"]["data"]["access_token"] == REDACTED
-    assert [issue["issue_id"] for issue in payload["issues"]] == [
-        f"reauth_required_{entry.entry_id}"
-    ]
+    assert payload["issues"] == []
     assert_nothing_secret(text, secrets | emulator.secrets_issued())

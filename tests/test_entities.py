@@ -34,7 +34,7 @@ from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
 
 START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
 STATUS = "sensor.emu_user_token_status"
-PROBLEM = "binary_sensor.emu_user_token_problem"
+PROBLEM = "binary_sensor.emu_user_token_needs_attention"
 EXPIRES = "sensor.emu_user_access_token_expires"
 NEXT = "sensor.emu_user_next_refresh"
 LAST = "sensor.emu_user_last_refresh"
@@ -101,6 +101,7 @@ def track(hass: HomeAssistant, entity_id: str) -> list[str]:
     return seen
 
 
+@pytest.mark.usefixtures("timestamps_enabled")
 async def test_entities_device_and_initial_states(
     hass: HomeAssistant,
     emulator: Emulator115,
@@ -119,7 +120,7 @@ async def test_entities_device_and_initial_states(
     assert device.name == USER_NAME
 
     expected = {
-        EXPIRES: ("access_token_expires", None),
+        EXPIRES: ("access_token_expires", EntityCategory.DIAGNOSTIC),
         NEXT: ("next_refresh", EntityCategory.DIAGNOSTIC),
         LAST: ("last_refresh", EntityCategory.DIAGNOSTIC),
         STATUS: ("token_status", None),
@@ -129,7 +130,7 @@ async def test_entities_device_and_initial_states(
         "sensor.emu_user_used_storage": ("storage_used", None),
         "sensor.emu_user_free_storage": ("storage_free", None),
         "sensor.emu_user_vip_expires": ("vip_expires", None),
-        "sensor.emu_user_cloud_download_quota": ("cloud_download_quota", None),
+        "sensor.emu_user_cloud_download_quota_left": ("cloud_download_quota", None),
         "sensor.emu_user_active_cloud_downloads": ("cloud_downloads_active", None),
         "event.emu_user_cloud_download": ("cloud_download", None),
     }
@@ -191,6 +192,7 @@ async def test_refresh_token_expires_when_authorization_known(
     assert state_of(hass, STATUS) == "ok"
 
 
+@pytest.mark.usefixtures("timestamps_enabled")
 async def test_states_follow_the_keeper(
     hass: HomeAssistant,
     frozen: FrozenDateTimeFactory,
@@ -285,6 +287,7 @@ async def test_states_follow_the_keeper(
     assert problems == [STATE_ON, STATE_OFF, STATE_ON]
 
 
+@pytest.mark.usefixtures("timestamps_enabled")
 async def test_successful_refresh_passes_through_refreshing(
     hass: HomeAssistant,
     frozen: FrozenDateTimeFactory,
@@ -303,3 +306,27 @@ async def test_successful_refresh_passes_through_refreshing(
     assert statuses == ["refreshing", "ok"]
     assert problems == []
     assert state_of(hass, LAST) == iso(due)
+
+
+async def test_diagnostic_timestamps_are_off_by_default(
+    hass: HomeAssistant,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The quality scale's entity-disabled-by-default: the three timestamps, nothing else."""
+    await setup_entry(hass, config_entry)
+    entries = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
+    disabled = {
+        e.entity_id for e in entries if e.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {EXPIRES, NEXT, LAST}
+    assert [
+        e.entity_id
+        for e in entries
+        if e.disabled_by not in (None, er.RegistryEntryDisabler.INTEGRATION)
+    ] == []
+    for entity_id in (EXPIRES, NEXT, LAST):
+        assert hass.states.get(entity_id) is None
+    assert state_of(hass, STATUS) == "ok"
+    assert state_of(hass, PROBLEM) == STATE_OFF

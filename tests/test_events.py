@@ -57,6 +57,7 @@ def successful_refreshes(emulator: Emulator115) -> int:
     return sum(1 for r in emulator.requests if r.path == REFRESH_PATH and r.code == 0)
 
 
+@pytest.mark.usefixtures("timestamps_enabled")
 async def test_event_after_every_rotation_with_the_pair_on_disk(
     hass: HomeAssistant,
     frozen: FrozenDateTimeFactory,

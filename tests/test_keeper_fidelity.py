@@ -36,7 +36,7 @@ def refresh_times(emulator: Emulator115) -> list[float]:
 
 
 @pytest.mark.parametrize(
-    ("code", "reason", "issue_key"),
+    ("code", "reason", "step"),
     [(40140137, "dead", "reauth_dead"), (40140110, "app_expired", "reauth_app_expired")],
 )
 async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
@@ -47,7 +47,7 @@ async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
     config_entry: MockConfigEntry,
     code: int,
     reason: str,
-    issue_key: str,
+    step: str,
 ) -> None:
     await setup_entry(hass, config_entry)
     emulator.inject(REFRESH_PATH, f"code:{code}")
@@ -55,13 +55,9 @@ async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
     keeper = keeper_of(config_entry)
     assert keeper.data.status is TokenStatus.REAUTH_REQUIRED
     assert keeper.data.reauth_reason == reason
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"reauth_required_{config_entry.entry_id}")
-    assert issue is not None
-    assert issue.translation_key == issue_key
-    assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["code"] == str(code)
+    # The re-authentication dialog says why (Home Assistant's repair opens it).
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    assert [(f["context"]["source"], f["step_id"]) for f in flows] == [("reauth", step)]
     # A consumer is told at once; nothing sends the dead token again, ever.
     with pytest.raises(ReauthRequiredError):
         await async_get_access_token(hass, min_validity=7000)
@@ -74,9 +70,8 @@ async def test_dead_token_and_lost_app_access_start_reauth_and_are_never_resent(
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     assert emulator.count(REFRESH_PATH) == 1
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"reauth_required_{config_entry.entry_id}")
-    assert issue is not None
-    assert issue.translation_key == issue_key
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [(f["context"]["source"], f["step_id"]) for f in flows] == [("reauth", step)]
 
 
 async def test_codeless_answers_retry_slowly_and_are_reported_within_an_hour(

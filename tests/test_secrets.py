@@ -91,6 +91,7 @@ def test_the_scan_finds_a_secret() -> None:
     assert leaks(texts, {"rt_other"}) == []
 
 
+@pytest.mark.usefixtures("timestamps_enabled")
 async def test_no_token_anywhere(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -249,7 +250,7 @@ async def test_no_token_anywhere(
     )
     cap.add("reauth stale token", result)
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "token_in_use"}
+    assert result["errors"] == {"base": "token_refused"}
     new_grant = emulator.authorize(USER_ID)
     await move(dt_util.utcnow() + timedelta(seconds=emulator.min_refresh_interval))
     result = await hass.config_entries.flow.async_configure(

@@ -5,7 +5,7 @@ Setup, re-authentication and reconfiguration start with a menu: scan a QR code w
 the authorization happened), or paste a refresh token.
 """
 
-from typing import Any, override
+from typing import Any, Final, override
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -22,10 +22,11 @@ from .api import (
     Open115TransientError,
     TokenPair,
 )
-from .const import CONF_REFRESH_TOKEN, DOMAIN, LOGGER
+from .const import CONF_REFRESH_TOKEN, CONF_REFUSED, DOMAIN, LOGGER
 from .data import Open115ConfigEntry
 from .flow_base import MIN_ACCESS_VALIDITY
 from .flow_input import (
+    REPLACE_TOKEN_SCHEMA,
     TOKEN_RE,
     TOKEN_SCHEMA,
     clean_refresh_token,
@@ -37,6 +38,12 @@ from .options_flow import Open115OptionsFlow
 from .token_state import token_data
 
 __all__ = ["QR_ERRORS", "Open115ConfigFlow", "clean_refresh_token", "qr_markdown"]
+
+# Why 115 refused a stored token, each with a re-authentication menu of its own that says so
+# (`reauth_<cause>`); 115's other refusals (malformed, bad_signature) are `reauth_invalid`.
+REAUTH_CAUSES: Final = frozenset(
+    {"revoked", "used", "lost_response", "expired", "dead", "app_expired"}
+)
 
 
 class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
@@ -60,11 +67,38 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
         return self.async_show_menu(step_id="user", menu_options=["qr", "token"])
 
     async def async_step_reauth(self, entry_data: dict[str, Any]) -> ConfigFlowResult:
-        """The stored refresh token is dead: choose how to sign in again."""
+        """The stored refresh token is dead: say why, and choose how to sign in again."""
+        return self._reauth_menu()
+
+    async def _async_step_reauth_menu(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return self._reauth_menu()
+
+    # One menu step per cause, for its text; Home Assistant wants a method for each step shown.
+    async_step_reauth_revoked = _async_step_reauth_menu
+    async_step_reauth_used = _async_step_reauth_menu
+    async_step_reauth_lost_response = _async_step_reauth_menu
+    async_step_reauth_expired = _async_step_reauth_menu
+    async_step_reauth_dead = _async_step_reauth_menu
+    async_step_reauth_app_expired = _async_step_reauth_menu
+    async_step_reauth_invalid = _async_step_reauth_menu
+
+    def _reauth_menu(self) -> ConfigFlowResult:
+        """The re-authentication menu; its text names 115's refusal, when one is stored.
+
+        Home Assistant's own repair ("Authentication expired") opens this flow: the reason
+        belongs here, where the user acts on it.
+        """
+        entry = self._get_reauth_entry()
+        refused = entry.data.get(CONF_REFUSED)
+        cause = str(refused.get("reason") or "") if isinstance(refused, dict) else ""
+        code = refused.get("code") if isinstance(refused, dict) else None
+        step_id = f"reauth_{cause if cause in REAUTH_CAUSES else 'invalid'}" if cause else "reauth"
         return self.async_show_menu(
-            step_id="reauth",
+            step_id=step_id,
             menu_options=["qr", "reauth_confirm"],
-            description_placeholders={"account": self._get_reauth_entry().title},
+            description_placeholders={"account": entry.title, "code": str(code or "-")},
         )
 
     async def async_step_reconfigure(
@@ -92,8 +126,9 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
             return None
         for entry in self._async_current_entries(include_ignore=False):
             if entry.data.get(CONF_REFRESH_TOKEN) == token:
-                # Refreshing it here would void the token that entry is using.
-                errors["base"] = "token_in_use"
+                # Refreshing it here would void the token that entry is using, or send the
+                # one 115 refused for good again.
+                errors["base"] = "token_refused" if CONF_REFUSED in entry.data else "token_in_use"
                 return None
         client = create_client(self.hass)
         try:
@@ -158,11 +193,13 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
     async def _async_replace_token(
         self, step_id: str, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
-        entry = (
-            self._get_reauth_entry()
-            if self.source == SOURCE_REAUTH
-            else self._get_reconfigure_entry()
-        )
+        reauth = self.source == SOURCE_REAUTH
+        entry = self._get_reauth_entry() if reauth else self._get_reconfigure_entry()
+        if user_input is not None and not clean_refresh_token(
+            str(user_input.get(CONF_REFRESH_TOKEN, ""))
+        ):
+            # Submitted empty: back to the menu, to scan a QR code instead.
+            return self._reauth_menu() if reauth else await self.async_step_reconfigure()
         errors: dict[str, str] = {}
         if user_input is not None and (result := await self._async_validate(user_input, errors)):
             pair, account = result
@@ -178,7 +215,7 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
             user_input = None
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
+            data_schema=self.add_suggested_values_to_schema(REPLACE_TOKEN_SCHEMA, user_input),
             errors=errors,
             description_placeholders={"account": entry.title, "other": self._other},
         )

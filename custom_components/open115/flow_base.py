@@ -80,7 +80,9 @@ class Open115BaseConfigFlow(ConfigFlow):
     ) -> ConfigFlowResult:
         """Store a new pair of the same account in `entry`, flush, reload, done."""
         await self._async_store_pair(entry, data)
-        return self.async_update_reload_and_abort(entry)
+        # Our own reasons: Home Assistant's defaults are not translated into every language.
+        reason = "reauth_successful" if self.source == SOURCE_REAUTH else "reconfigure_successful"
+        return self.async_update_reload_and_abort(entry, reason=reason)
 
     async def _async_update_set_up_entry(
         self, entry: ConfigEntry, data: dict[str, Any]

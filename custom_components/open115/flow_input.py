@@ -25,6 +25,14 @@ TOKEN_SCHEMA = vol.Schema(
         )
     }
 )
+# Re-authentication and reconfigure: submitting it empty goes back to the menu (to the QR code).
+REPLACE_TOKEN_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_REFRESH_TOKEN): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        )
+    }
+)
 APP_ID_SCHEMA = vol.Schema({vol.Required(CONF_APP_ID): TextSelector()})
 
 

@@ -1,11 +1,10 @@
-"""Repair issues that follow the token keeper.
+"""Repair issues that follow the token keeper, for what Home Assistant does not cover.
 
-Three issues per entry, each with the entry id in its issue id and each removed again as soon
-as its cause is gone:
+A dead refresh token has no issue here: the keeper starts re-authentication, Home Assistant
+raises its own repair ("Authentication expired") that opens it, and the re-authentication
+dialog says why (config_flow.py). Two issues per entry, each with the entry id in its issue id
+and each removed again as soon as its cause is gone:
 
-- `reauth_required_<entry_id>`: the refresh token is dead. Home Assistant already lists the
-  re-authentication flow, but not why it is needed; this issue says why (revoked or pushed out
-  by another authorization, used elsewhere, an answer lost in transit, the one-year limit).
 - `refresh_failing_<entry_id>`: refreshing has failed, been rate limited, or been refused
   without an error code for an hour.
 - `refresh_token_expiring_<entry_id>`: the refresh token's one-year limit is < 14 days away.
@@ -27,19 +26,16 @@ from .const import DOMAIN
 from .keeper import TokenKeeper
 from .token_state import TokenState, TokenStatus
 
-ISSUE_REAUTH: Final = "reauth_required"
 ISSUE_FAILING: Final = "refresh_failing"
 ISSUE_EXPIRING: Final = "refresh_token_expiring"
-ISSUE_KINDS: Final = (ISSUE_REAUTH, ISSUE_FAILING, ISSUE_EXPIRING)
+# Earlier versions raised a reauth issue of their own beside Home Assistant's: removed on setup.
+ISSUE_REAUTH_OLD: Final = "reauth_required"
+ISSUE_KINDS: Final = (ISSUE_FAILING, ISSUE_EXPIRING, ISSUE_REAUTH_OLD)
 
 FAILING_FOR: Final = timedelta(hours=1)
 EXPIRY_WARNING: Final = timedelta(days=14)
 FAILING_STATUSES: Final = frozenset(
     {TokenStatus.RETRYING, TokenStatus.RATE_LIMITED, TokenStatus.EXPIRED}
-)
-# Reauth reasons with a text of their own; any other one (malformed, bad_signature) is "invalid".
-REAUTH_REASONS: Final = frozenset(
-    {"revoked", "expired", "used", "lost_response", "dead", "app_expired"}
 )
 
 
@@ -63,7 +59,7 @@ def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
 def async_track_issues(hass: HomeAssistant, coordinator: TokenKeeper) -> CALLBACK_TYPE:
     """Keep the entry's issues in step with its keeper; returns the stop callback.
 
-    Register it before the first refresh, so that a token found dead at setup gets its issue.
+    Register it before the first refresh, so that the issues are checked from the start.
     """
     return TokenIssues(hass, coordinator).async_start()
 
@@ -82,10 +78,7 @@ class TokenIssues:
     def async_start(self) -> CALLBACK_TYPE:
         """Listen to the keeper and check the time-based issues now."""
         unsub = self.coordinator.async_add_listener(self._async_check)
-        # A keeper that was just created says "ok" unless 115 refused its token for good in an
-        # earlier run (then the reauth issue stays); its first refresh tells, and publishes.
-        if self.coordinator.data.status is TokenStatus.REAUTH_REQUIRED:
-            self._check_reauth(self.coordinator.data)
+        self._delete(ISSUE_REAUTH_OLD)
         self._check_failing(self.coordinator.data)
         self._check_expiring(self.coordinator.data)
 
@@ -97,33 +90,16 @@ class TokenIssues:
             # Nobody watches these any more; the next setup checks them again.
             self._delete(ISSUE_FAILING)
             self._delete(ISSUE_EXPIRING)
-            # A dead token stays dead while the entry is unloaded (also when setup itself
-            # failed on it): keep that issue until a reauth, or the entry's removal.
-            if self.coordinator.data.status is not TokenStatus.REAUTH_REQUIRED:
-                self._delete(ISSUE_REAUTH)
 
         return stop
 
     @callback
     def _async_check(self) -> None:
         state = self.coordinator.data
-        self._check_reauth(state)
         self._check_failing(state)
         self._check_expiring(state)
 
-    # ----- the three issues ---------------------------------------------------------------------
-
-    def _check_reauth(self, state: TokenState) -> None:
-        if state.status is not TokenStatus.REAUTH_REQUIRED:
-            self._delete(ISSUE_REAUTH)
-            return
-        reason = state.reauth_reason if state.reauth_reason in REAUTH_REASONS else "invalid"
-        self._create(
-            ISSUE_REAUTH,
-            f"reauth_{reason}",
-            ir.IssueSeverity.ERROR,
-            code=str(state.last_error_code or ""),
-        )
+    # ----- the two issues -----------------------------------------------------------------------
 
     def _check_failing(self, state: TokenState) -> None:
         if state.status is TokenStatus.REFRESHING and state.failing_since is not None:
@@ -158,7 +134,7 @@ class TokenIssues:
     def _check_expiring(self, state: TokenState) -> None:
         limit = state.refresh_token_expires
         if limit is None or state.status is TokenStatus.REAUTH_REQUIRED:
-            # Unknown, or the reauth issue already says what to do.
+            # Unknown, or re-authentication (Home Assistant's repair) already asks for more.
             self._cancel(ISSUE_EXPIRING)
             self._delete(ISSUE_EXPIRING)
             return

@@ -5,7 +5,7 @@ And add cloud downloads (any user).
 
 from functools import partial
 import re
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import (
@@ -18,10 +18,11 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import Open115Error, Open115RateLimitError
+from .api import AddResult, Open115Error, Open115RateLimitError
 from .const import (
     ATTR_FOLDER_ID,
     ATTR_MIN_VALIDITY,
@@ -35,6 +36,7 @@ from .const import (
 )
 from .consumer import async_get_keeper
 from .data import Open115ConfigEntry
+from .links import magnet_info_hash
 
 GET_ACCESS_TOKEN_SCHEMA = vol.Schema(
     {
@@ -165,17 +167,52 @@ async def _async_add_cloud_download(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"entry_title": entry.title, "error": str(err)},
         ) from err
     await account.async_read_soon()  # the user sees the new tasks counted
+    # 115's reasons in the server's language (115 writes Chinese), its own text as the detail.
+    texts = await async_get_translations(
+        call.hass, call.hass.config.language, "exceptions", {DOMAIN}
+    )
+    return {"results": [_add_result(result, texts) for result in results]}
+
+
+def _add_result(result: AddResult, texts: dict[str, str]) -> dict[str, Any]:
+    """One link's result; a duplicate's info hash from its magnet link when 115 gives none."""
+    info_hash = result.info_hash
+    if info_hash is None and result.status == "duplicate":
+        info_hash = magnet_info_hash(result.url)
+    message = None
+    if result.status != "added":
+        message = _said(
+            texts,
+            translation_domain=DOMAIN,
+            translation_key=(
+                "cloud_download_duplicate"
+                if result.status == "duplicate"
+                else "cloud_download_refused"
+            ),
+            translation_placeholders={
+                "code": str(result.code or "-"),
+                "detail": result.message or "-",
+            },
+        )
     return {
-        "results": [
-            {
-                "url": result.url,
-                "status": result.status,
-                "info_hash": result.info_hash,
-                "message": result.message,
-            }
-            for result in results
-        ]
+        "url": result.url,
+        "status": result.status,
+        "info_hash": info_hash,
+        "message": message,
+        "detail": result.message,
     }
+
+
+def _said(
+    texts: dict[str, str],
+    *,
+    translation_domain: str,
+    translation_key: str,
+    translation_placeholders: dict[str, str],
+) -> str:
+    """A translated message of `texts` (async_get_translations' "exceptions"), filled in."""
+    text = texts[f"component.{translation_domain}.exceptions.{translation_key}.message"]
+    return text.format(**translation_placeholders)
 
 
 @callback

@@ -1,4 +1,5 @@
-"""Repair issues: re-authorization, refreshing failing for an hour, the one-year limit near."""
+"""issues.py: refreshing failing for an hour, the one-year limit near; a dead token has Home
+Assistant's repair only, and the re-authentication dialog it opens says why."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -6,7 +7,7 @@ import re
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.translation import async_get_translations
@@ -20,12 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.open115.const import CONF_AUTHORIZED_AT, DOMAIN
 from custom_components.open115.exceptions import KeeperError
-from custom_components.open115.issues import (
-    ISSUE_EXPIRING,
-    ISSUE_FAILING,
-    ISSUE_REAUTH,
-    issue_id,
-)
+from custom_components.open115.issues import ISSUE_EXPIRING, ISSUE_FAILING, issue_id
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, keeper_of, make_entry_data, setup_entry
@@ -77,7 +73,7 @@ async def new_grant_token(emulator: Emulator115) -> str:
     return emulator.authorize(USER_ID).refresh_token
 
 
-# ----- re-authorization -------------------------------------------------------------------------
+# ----- re-authorization: Home Assistant's repair, the reason in the dialog --------------------
 
 
 def _revoke(emulator: Emulator115, grant: Grant) -> None:
@@ -96,8 +92,15 @@ def _bad_signature(emulator: Emulator115, grant: Grant) -> None:
     emulator.inject(REFRESH_PATH, "code:40140115")
 
 
+def ha_reauth_issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
+    """Home Assistant's own "Authentication expired" repair of the entry."""
+    return ir.async_get(hass).async_get_issue(
+        HOMEASSISTANT_DOMAIN, f"config_entry_reauth_{DOMAIN}_{entry.entry_id}"
+    )
+
+
 @pytest.mark.parametrize(
-    ("cause", "key", "code", "requests"),
+    ("cause", "step", "code", "requests"),
     [
         (_revoke, "reauth_revoked", 40140116, 1),
         (_rotate_elsewhere, "reauth_used", 40140120, 1),
@@ -106,14 +109,14 @@ def _bad_signature(emulator: Emulator115, grant: Grant) -> None:
         (_bad_signature, "reauth_invalid", 40140115, 1),
     ],
 )
-async def test_reauth_issue_explains_and_clears_after_reauth(
+async def test_dead_token_has_home_assistants_repair_only_and_the_dialog_says_why(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
     emulator: Emulator115,
     grant: Grant,
     config_entry: MockConfigEntry,
     cause: Callable[[Emulator115, Grant], None],
-    key: str,
+    step: str,
     code: int,
     requests: int,
 ) -> None:
@@ -128,56 +131,55 @@ async def test_reauth_issue_explains_and_clears_after_reauth(
     assert emulator.count(REFRESH_PATH) == requests
     assert keeper_of(config_entry).data.status is TokenStatus.REAUTH_REQUIRED
 
-    issue = get_issue(hass, ISSUE_REAUTH, config_entry)
+    # One repair: Home Assistant's, which opens the flow; none of open115's beside it.
+    assert our_issues(hass) == set()
+    issue = ha_reauth_issue(hass, config_entry)
     assert issue is not None
-    assert our_issues(hass) == {issue_id(ISSUE_REAUTH, config_entry.entry_id)}
-    assert issue.translation_key == key
-    assert issue.severity is ir.IssueSeverity.ERROR
-    assert issue.is_fixable is False
-    assert issue.translation_placeholders == {"entry_title": USER_NAME, "code": str(code)}
-    await assert_translated(hass, issue)
+    assert issue.issue_domain == DOMAIN
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    assert issue.data == {"flow_id": flow["flow_id"]}
+    # The dialog it opens names the cause and 115's code.
+    assert flow["step_id"] == step
+    menu = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert menu["type"] is FlowResultType.MENU
+    assert menu["step_id"] == step
+    assert menu["description_placeholders"] == {"account": USER_NAME, "code": str(code)}
 
-    # Home Assistant's own reauth flow fixes it; the reloaded entry clears the issue.
-    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     await hass.config_entries.flow.async_configure(
-        flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
+        flow["flow_id"], {"next_step_id": "reauth_confirm"}
     )
     result = await hass.config_entries.flow.async_configure(
-        flows[0]["flow_id"], {"refresh_token": await new_grant_token(emulator)}
+        flow["flow_id"], {"refresh_token": await new_grant_token(emulator)}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert config_entry.state is ConfigEntryState.LOADED
     assert keeper_of(config_entry).data.status is TokenStatus.OK
+    assert ha_reauth_issue(hass, config_entry) is None
     assert our_issues(hass) == set()
 
 
-async def test_reauth_issue_outlives_unload_and_goes_with_the_entry(
-    freezer: FrozenDateTimeFactory,
-    hass: HomeAssistant,
-    emulator: Emulator115,
-    grant: Grant,
-    config_entry: MockConfigEntry,
+async def test_old_versions_reauth_issue_is_removed_at_setup(
+    hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
+    """Earlier versions raised their own reauth repair beside Home Assistant's."""
+    config_entry.add_to_hass(hass)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"reauth_required_{config_entry.entry_id}",
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="reauth_revoked",
+    )
     await setup_entry(hass, config_entry)
-    emulator.revoke(grant)
-    await run_until(hass, freezer, keeper_of(config_entry).refresh_due_at())
-    reauth = issue_id(ISSUE_REAUTH, config_entry.entry_id)
-    assert our_issues(hass) == {reauth}
-
-    # The token is still dead while the entry is unloaded: the issue stays.
-    assert await hass.config_entries.async_unload(config_entry.entry_id)
-    assert our_issues(hass) == {reauth}
-
-    assert (await hass.config_entries.async_remove(config_entry.entry_id))[
-        "require_restart"
-    ] is False
+    assert config_entry.state is ConfigEntryState.LOADED
     assert our_issues(hass) == set()
 
 
-async def test_reauth_issue_when_the_token_is_found_dead_at_setup(
+async def test_token_found_dead_at_setup_has_no_issue_of_ours(
     freezer: FrozenDateTimeFactory, hass: HomeAssistant, emulator: Emulator115, grant: Grant
 ) -> None:
     entry = MockConfigEntry(
@@ -189,13 +191,14 @@ async def test_reauth_issue_when_the_token_is_found_dead_at_setup(
     emulator.revoke(grant)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR
-    issue = get_issue(hass, ISSUE_REAUTH, entry)
-    assert issue is not None
-    assert issue.translation_key == "reauth_revoked"
-    assert our_issues(hass) == {issue_id(ISSUE_REAUTH, entry.entry_id)}
+    assert our_issues(hass) == set()
+    assert ha_reauth_issue(hass, entry) is not None
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["step_id"] == "reauth_revoked"
 
-    # A failed setup leaves the entry; its removal takes the issue with it.
+    # The entry's removal takes Home Assistant's repair with it.
     await hass.config_entries.async_remove(entry.entry_id)
+    assert ha_reauth_issue(hass, entry) is None
     assert our_issues(hass) == set()
 
 
@@ -400,18 +403,16 @@ async def test_expiring_issue_appears_fourteen_days_before(
     assert our_issues(hass) == {issue_id(ISSUE_EXPIRING, entry.entry_id)}
 
 
-async def test_limit_reached_turns_into_the_reauth_issue(
+async def test_limit_reached_turns_into_home_assistants_repair(
     freezer: FrozenDateTimeFactory, hass: HomeAssistant, emulator: Emulator115
 ) -> None:
-    """Past the one-year limit, 115 answers 40140119: the reauth issue replaces the warning."""
+    """Past the one-year limit, 115 answers 40140119: re-authentication replaces the warning."""
     entry, _ = aged_entry(emulator, 365 * DAY - timedelta(hours=1))
     await setup_entry(hass, entry)
     assert our_issues(hass) == {issue_id(ISSUE_EXPIRING, entry.entry_id)}
     await run_until(hass, freezer, keeper_of(entry).refresh_due_at())
     assert keeper_of(entry).data.status is TokenStatus.REAUTH_REQUIRED
-    assert our_issues(hass) == {issue_id(ISSUE_REAUTH, entry.entry_id)}
-    issue = get_issue(hass, ISSUE_REAUTH, entry)
-    assert issue is not None
-    assert issue.translation_key == "reauth_expired"
-    assert issue.translation_placeholders == {"entry_title": USER_NAME, "code": "40140119"}
-    await assert_translated(hass, issue)
+    assert our_issues(hass) == set()
+    assert ha_reauth_issue(hass, entry) is not None
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["step_id"] == "reauth_expired"
