@@ -83,3 +83,21 @@ def test_simplified_chinese_uses_one_word_per_idea() -> None:
     # Home Assistant's own words for its flows.
     assert texts["config.abort.reauth_successful"] == "重新认证成功。"
     assert "重新认证" in texts["entity.sensor.token_status.state.reauth_required"]
+
+
+def test_what_the_browser_walk_found_reads_right() -> None:
+    """Issue 16's walk: names for what they are, the range said, Chinese without the nits."""
+    english, chinese = _flatten(_load("strings")), _flatten(_load("zh-Hans"))
+    range_error = "options.error.margin_out_of_range"
+    assert english[range_error] == "Enter a whole number of seconds from {min} to {max}."
+    assert chinese[range_error] == "请输入 {min} 到 {max} 之间的整数秒数。"
+    # Beside "Token status: OK", the binary sensor says what it tells.
+    assert english["entity.binary_sensor.token_problem.name"] == "Token needs attention"
+    assert chinese["entity.binary_sensor.token_problem.name"] == "令牌需要处理"
+    assert english["entity.sensor.cloud_download_quota.name"] == "Cloud download quota left"
+    nits = r"新刷新令牌|也有来源|刷新最多提前|的 115 刷新令牌|的 115 令牌|some sources say"
+    assert [k for k, t in {**english, **chinese}.items() if re.search(nits, t)] == []
+    # The paste steps say how to get back to the QR code.
+    for texts in (english, chinese):
+        for step in ("reauth_confirm", "reconfigure_token"):
+            assert re.search(r"QR code|二维码", texts[f"config.step.{step}.description"])
