@@ -25,6 +25,8 @@ _LOGGER = logging.getLogger("tests.emulator")
 CONTROL_PREFIX = "/_emulator"
 DEMO_USER_ID = 310000001
 TOKEN_TOOL_APP_ID = "100195000"  # the app of the demo refresh token the emulator prints
+# /_emulator/token/<action>: how 115 refuses an authorization's refresh tokens from then on.
+REFUSALS = {"revoke": 40140116, "dead": 40140137, "app_lost": 40140110}
 
 
 class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the standalone emulator
@@ -51,6 +53,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
       give or take VIP.
     - POST /_emulator/access_token/void, JSON {"grant_id": n} (optional, else every grant):
       115 drops the live access tokens early (proapi answers 40140123 until the next refresh).
+    - POST /_emulator/token/revoke, /token/dead, /token/app_lost, JSON {"grant_id": n}
+      (optional, else every live grant of "user_id", the demo account by default): 115 refuses
+      the authorization's refresh tokens from now on, revoked (40140116), dead (40140137) or
+      because the app lost its access (40140110); answers the grants and the code.
 
     With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
     (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
@@ -120,6 +126,8 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         app.router.add_post(f"{CONTROL_PREFIX}/proapi", self._control_proapi)
         app.router.add_post(f"{CONTROL_PREFIX}/vip", self._control_vip)
         app.router.add_post(f"{CONTROL_PREFIX}/access_token/void", self._control_void)
+        for action in REFUSALS:
+            app.router.add_post(f"{CONTROL_PREFIX}/token/{action}", self._control_refuse)
         return app
 
     def state(self) -> dict[str, Any]:
@@ -248,6 +256,22 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         for token in voided:
             del self.access_tokens[token]
         return web.json_response({"voided": len(voided)})
+
+    async def _control_refuse(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        code = REFUSALS[request.path.rsplit("/", 1)[1]]
+        if "grant_id" in body:
+            grant = self.grants.get(int(body["grant_id"]))
+            if grant is None:
+                return web.json_response({"error": "no such grant"}, status=404)
+            grants = [grant]
+        else:
+            user_id = int(body.get("user_id", DEMO_USER_ID))
+            grants = [g for g in self.grants.values() if g.alive and g.user_id == user_id]
+        for grant in grants:
+            self._kill(grant, code)
+        self.save()
+        return web.json_response({"grants": [g.grant_id for g in grants], "code": code})
 
 
 async def main() -> None:  # pragma: no cover - a development tool
