@@ -701,8 +701,8 @@ async def test_reauth_by_qr_code(
     step = current(hass, flow["flow_id"])
     assert step["type"] is FlowResultType.MENU
     assert step["menu_options"] == ["qr", "reauth_confirm"]
-    assert step["description_placeholders"] == {"account": USER_NAME}
-    result = await open_qr_form(hass, flow["flow_id"], menu="reauth")
+    assert step["description_placeholders"] == {"account": USER_NAME, "code": "40140116"}
+    result = await open_qr_form(hass, flow["flow_id"], menu="reauth_revoked")
     assert app_id_default(result) == "100200300"  # the AppID of the last QR sign-in
     await show_code(hass, emulator, flow["flow_id"], "100200300")
     result = await scan_and_confirm(hass, emulator, flow["flow_id"])
@@ -726,7 +726,7 @@ async def test_reauth_by_qr_code_of_another_account(
     before = dict(entry.data)
     emulator.add_account(OTHER_ID, OTHER_NAME)
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    result = await open_qr_form(hass, flow["flow_id"], menu="reauth")
+    result = await open_qr_form(hass, flow["flow_id"], menu="reauth_revoked")
     assert app_id_default(result) == ""
     await show_code(hass, emulator, flow["flow_id"])
     emulator.scan_device_code(user_id=OTHER_ID)
