@@ -70,19 +70,15 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
         """The stored refresh token is dead: say why, and choose how to sign in again."""
         return self._reauth_menu()
 
-    async def _async_step_reauth_menu(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        return self._reauth_menu()
-
-    # One menu step per cause, for its text; Home Assistant wants a method for each step shown.
-    async_step_reauth_revoked = _async_step_reauth_menu
-    async_step_reauth_used = _async_step_reauth_menu
-    async_step_reauth_lost_response = _async_step_reauth_menu
-    async_step_reauth_expired = _async_step_reauth_menu
-    async_step_reauth_dead = _async_step_reauth_menu
-    async_step_reauth_app_expired = _async_step_reauth_menu
-    async_step_reauth_invalid = _async_step_reauth_menu
+    # One menu step per cause, for its text; Home Assistant wants a method for each step shown
+    # (never called: the menu's options lead on).
+    async_step_reauth_revoked = async_step_reauth
+    async_step_reauth_used = async_step_reauth
+    async_step_reauth_lost_response = async_step_reauth
+    async_step_reauth_expired = async_step_reauth
+    async_step_reauth_dead = async_step_reauth
+    async_step_reauth_app_expired = async_step_reauth
+    async_step_reauth_invalid = async_step_reauth
 
     def _reauth_menu(self) -> ConfigFlowResult:
         """The re-authentication menu; its text names 115's refusal, when one is stored.
