@@ -58,5 +58,6 @@ MAX_REPORTED_TASKS: Final = 500  # finished/failed tasks remembered so none is r
 CLOUD_DOWNLOAD_FINISHED: Final = "finished"
 CLOUD_DOWNLOAD_FAILED: Final = "failed"
 ATTR_URLS: Final = "urls"
+MAX_LINKS_PER_CALL: Final = 200  # open115.add_cloud_download: links per call (README, action)
 ATTR_FOLDER_ID: Final = "folder_id"
 SERVICE_ADD_CLOUD_DOWNLOAD: Final = "add_cloud_download"

@@ -90,14 +90,18 @@ class OfflineEndpoints(ProapiEndpoints):
         size: int | None = None,
         folder_id: str = "0",
     ) -> str:
-        """Add a task as if the account had added it elsewhere (counts against the quota)."""
+        """Add a task as if the account had added it elsewhere (counts against the quota).
+
+        `name` "" lists the task without a name (seen on 115 for links it could not name
+        yet; 115-sdk-go `offline.go` and p115client read `name` as an optional string).
+        """
         guessed_name, guessed_size = _name_and_size(url)
         now = self.clock()
         task = EmulatedTask(
             user_id=user_id,
             info_hash=info_hash_of(url),
             url=url,
-            name=name or guessed_name or info_hash_of(url),
+            name=(guessed_name or info_hash_of(url)) if name is None else name,
             size=guessed_size if size is None else size,
             add_time=now,
             folder_id=folder_id,
@@ -117,6 +121,10 @@ class OfflineEndpoints(ProapiEndpoints):
             if task.info_hash == info_hash:
                 return task
         raise KeyError(info_hash)
+
+    def remove_task(self, info_hash: str) -> None:
+        """The account removed the task (in 115's app); adding its link again adds a new one."""
+        self.offline_tasks = [t for t in self.offline_tasks if t.info_hash != info_hash]
 
     def set_progress(self, info_hash: str | None, percent: float) -> EmulatedTask:
         """The task is downloading, `percent` done."""
