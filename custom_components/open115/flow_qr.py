@@ -43,6 +43,8 @@ async def _pause(seconds: float) -> None:
     """Wait `seconds` (none when not positive)."""
     if seconds > 0:
         await asyncio.sleep(seconds)
+
+
 # Why a QR sign-in went back to the AppID form (keys of config.error).
 QR_ERRORS: Final = frozenset(
     {

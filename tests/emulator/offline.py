@@ -47,6 +47,8 @@ class EmulatedTask:
     percent: float = 0.0
     last_update: float = 0.0
     file_id: str = ""
+    # Set: the task makes progress as if done in this many seconds (it ends by the controls).
+    expected_seconds: float | None = None
 
 
 def info_hash_of(url: str) -> str:
@@ -206,13 +208,19 @@ class OfflineEndpoints(ProapiEndpoints):
         return {"state": True, "code": 0, "message": "", "info_hash": info_hash, "url": url}
 
     def _advance(self, task: EmulatedTask) -> None:
-        """With `download_seconds`, a running task progresses with the clock."""
-        if self.download_seconds is None or task.status not in (
-            STATUS_ALLOCATING,
-            STATUS_DOWNLOADING,
-        ):
+        """With `download_seconds`, a running task progresses with the clock.
+
+        Without it, a task with `expected_seconds` moves (percentDone, last_update) until the
+        controls end it; any other running task stands still (a stalled one).
+        """
+        if task.status not in (STATUS_ALLOCATING, STATUS_DOWNLOADING):
             return
         elapsed = self.clock() - task.add_time
+        if self.download_seconds is None:
+            if task.expected_seconds and elapsed > 0:
+                task.status, task.last_update = STATUS_DOWNLOADING, self.clock()
+                task.percent = min(round(100 * elapsed / task.expected_seconds, 2), 99.9)
+            return
         if elapsed >= self.download_seconds:
             self.finish_task(task.info_hash)
         elif elapsed > 0:
