@@ -1,7 +1,7 @@
 """The account's sensors: storage, VIP, the cloud-download quota and active downloads.
 
-They read 115 through the public consumer API (the keeper's token, never a refresh of their
-own), poll rarely while idle, and go unavailable when their reads fail while the token's own
+They read 115 through the entry's client, which asks the keeper for its token (never a
+refresh of their own), poll rarely while idle, and go unavailable when their reads fail while the token's own
 entities keep telling the token's story.
 """
 
