@@ -94,8 +94,11 @@ class OfflineEndpoints(ProapiEndpoints):
     ) -> str:
         """Add a task as if the account had added it elsewhere (counts against the quota).
 
-        `name` "" lists the task without a name (seen on 115 for links it could not name
-        yet; 115-sdk-go `offline.go` and p115client read `name` as an optional string).
+        `name` "" lists the task without a name (reported in issue 17 for a tracker link;
+        OpenListTeam/115-sdk-go@ac45bd5 `offline.go` reads `name` as a plain string, so an
+        absent one is ""). Tasks are listed newest first, 30 a page, with `page_count`, and
+        keyed by `info_hash` plus `add_time` (the same file: del_task takes the info hash, a
+        task added again gets a new add time).
         """
         guessed_name, guessed_size = _name_and_size(url)
         now = self.clock()
