@@ -2,7 +2,8 @@
 
 `transport` sends requests, `errors` maps 115's answers to typed errors (the one place that
 does), `auth` refreshes tokens and signs in by QR code, `account` reads the account, `offline`
-reads and adds cloud downloads. The package imports nothing from Home Assistant, so that it
+reads and adds cloud downloads, `token_source` is where the Open API calls get their access
+token (asked before each request; a refused one is reported there once). The package imports nothing from Home Assistant, so that it
 can become a library of its own, and never logs, formats or repr()s a token.
 """
 
@@ -46,6 +47,7 @@ from .offline import (
     TaskPage,
     TaskStatus,
 )
+from .token_source import AccessTokenSource, StaticAccessToken
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
 from .values import as_int, as_number, as_size
 
@@ -71,6 +73,7 @@ __all__ = [
     "TRANSIENT_HTTP_STATUSES",
     "VERIFIER_MAX_LENGTH",
     "VERIFIER_MIN_LENGTH",
+    "AccessTokenSource",
     "Account",
     "AddResult",
     "AddStatus",
@@ -88,6 +91,7 @@ __all__ = [
     "Open115TransientError",
     "Open115UnexplainedError",
     "Pkce",
+    "StaticAccessToken",
     "TaskPage",
     "TaskStatus",
     "TokenPair",

@@ -6,7 +6,7 @@ from typing import Any
 
 from .errors import Open115ApiError, Open115TransientError
 from .transport import Transport
-from .values import as_int, as_size
+from .values import as_number, as_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +25,9 @@ class Account:
 class AccountApi(Transport):
     """The account calls of the Open API."""
 
-    async def user_info(self, access_token: str) -> Account:
-        """Read the account that owns `access_token`."""
-        body = await self._proapi("GET", "/open/user/info", "Reading the account", access_token)
+    async def user_info(self) -> Account:
+        """Read the account that owns the client's access token."""
+        body = await self._proapi("GET", "/open/user/info", "Reading the account")
         data = body.get("data")
         if not isinstance(data, dict):
             raise Open115TransientError("Reading the account failed: no data in the answer")
@@ -71,9 +71,10 @@ def _vip_level(vip: Any) -> str | None:
 def _vip_expire(vip: Any) -> datetime | None:
     if not isinstance(vip, dict):
         return None
-    stamp = as_int(vip.get("expire"))
-    if not stamp or stamp <= 0:
+    number = as_number(vip.get("expire"))  # a Unix time; seen with a fraction
+    if number is None or number < 1:
         return None
+    stamp = int(number)
     try:
         return datetime.fromtimestamp(stamp, UTC)
     except OverflowError, OSError, ValueError:

@@ -6,10 +6,11 @@ is read defensively: numbers may come as floats or numeric strings, and any may 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, Final, Literal
+from urllib.parse import parse_qs
 
 from .errors import Open115TransientError
 from .transport import Transport
@@ -38,7 +39,9 @@ class OfflineTask:
     """One cloud-download task.
 
     `status` is ALLOCATING for a status value 115 has not documented (neither done nor
-    failed, as far as anyone can tell); `status_code` keeps the value as sent.
+    failed, as far as anyone can tell); `status_code` keeps the value as sent. `name` is 115's,
+    else a magnet's `dn`, else the info hash: never the link (`url`, which may hold a tracker's
+    passkey, and is left out of the repr).
     """
 
     info_hash: str
@@ -49,7 +52,7 @@ class OfflineTask:
     percent_done: float  # 0-100
     file_id: str | None  # the downloaded file or folder; None until there is one
     folder_id: str | None  # the folder it downloads into (wp_path_id; "0" is the root)
-    url: str
+    url: str = field(repr=False)
     add_time: datetime | None
     last_update: datetime | None
 
@@ -87,12 +90,10 @@ class AddResult:
 class OfflineApi(Transport):
     """The cloud-download calls of the Open API."""
 
-    async def offline_tasks(self, access_token: str, page: int = 1) -> TaskPage:
+    async def offline_tasks(self, page: int = 1) -> TaskPage:
         """Read one page (from 1) of the account's cloud-download tasks."""
         what = "Reading the cloud downloads"
-        body = await self._proapi(
-            "GET", TASK_LIST_PATH, what, access_token, params={"page": str(page)}
-        )
+        body = await self._proapi("GET", TASK_LIST_PATH, what, params={"page": str(page)})
         data = body.get("data")
         if isinstance(data, list) and not data:
             data = {}  # an empty PHP array: no tasks
@@ -111,14 +112,14 @@ class OfflineApi(Transport):
             tasks=tasks,
         )
 
-    async def offline_quota(self, access_token: str) -> OfflineQuota:
+    async def offline_quota(self) -> OfflineQuota:
         """Read the cloud-download quota: tasks in it, used, and left.
 
         Without the totals, the packages' numbers are summed; a missing `surplus` is
         `count - used`.
         """
         what = "Reading the cloud-download quota"
-        body = await self._proapi("GET", QUOTA_PATH, what, access_token)
+        body = await self._proapi("GET", QUOTA_PATH, what)
         data = body.get("data")
         if isinstance(data, list) and not data:
             data = {}
@@ -134,7 +135,7 @@ class OfflineApi(Transport):
         return OfflineQuota(count=count, used=used, surplus=surplus)
 
     async def offline_add_urls(
-        self, access_token: str, urls: Sequence[str], folder_id: str | None = None
+        self, urls: Sequence[str], folder_id: str | None = None
     ) -> list[AddResult]:
         """Add a cloud-download task for each link; one result per link, in their order.
 
@@ -147,13 +148,11 @@ class OfflineApi(Transport):
         form = {"urls": "\n".join(urls)}
         if folder_id is not None:
             form["wp_path_id"] = folder_id
-        body = await self._proapi("POST", ADD_URLS_PATH, what, access_token, data=form)
+        body = await self._proapi("POST", ADD_URLS_PATH, what, data=form)
         data = body.get("data")
         items = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
         if len(items) == len(urls):
-            return [
-                _add_result(url, item, access_token) for url, item in zip(urls, items, strict=True)
-            ]
+            return [_add_result(url, item) for url, item in zip(urls, items, strict=True)]
         # Not one item per link: match them by URL.
         left = list(items)
         results = []
@@ -163,7 +162,7 @@ class OfflineApi(Transport):
                 results.append(AddResult(url, "failed", None, None, None))
             else:
                 left.remove(item)
-                results.append(_add_result(url, item, access_token))
+                results.append(_add_result(url, item))
         return results
 
 
@@ -218,11 +217,12 @@ def _task(item: Any) -> OfflineTask | None:
     if percent is None:
         percent = 100.0 if status is TaskStatus.DONE else 0.0
     url = _text(item.get("url"))
+    fallback_name = _magnet_name(url) or info_hash
     file_id = _text(item.get("file_id"))
     folder_id = _text(item.get("wp_path_id"))
     return OfflineTask(
         info_hash=info_hash,
-        name=_text(item.get("name")) or url or info_hash,
+        name=_text(item.get("name")) or fallback_name,
         size=as_size(item.get("size")),
         status=status,
         status_code=code if code is not None else int(status),
@@ -235,7 +235,15 @@ def _task(item: Any) -> OfflineTask | None:
     )
 
 
-def _add_result(url: str, item: dict[str, Any], secret: str) -> AddResult:
+def _magnet_name(url: str) -> str:
+    """A magnet link's display name (`dn`), or ""."""
+    if not url.lower().startswith("magnet:"):
+        return ""
+    names = parse_qs(url.partition("?")[2]).get("dn")
+    return names[0].strip() if names else ""
+
+
+def _add_result(url: str, item: dict[str, Any]) -> AddResult:
     raw_code = item.get("code")
     if raw_code is None:
         raw_code = item.get("errno")
@@ -243,8 +251,6 @@ def _add_result(url: str, item: dict[str, Any], secret: str) -> AddResult:
     state = item.get("state")
     ok = as_int(state) == 1 if state is not None else not code
     message = _text(item.get("message")) or _text(item.get("error")) or None
-    if message and secret:
-        message = message.replace(secret, "***")
     info_hash = _text(item.get("info_hash")) or None
     if code == CODE_TASK_EXISTS:
         status: AddStatus = "duplicate"
