@@ -8,13 +8,16 @@ Entity names follow the server's language instead (Settings → System → Gener
 
 open115's texts are read from translations/zh-Hans.json (`zh`), so that the tests show exactly
 what a Chinese user reads; Home Assistant's own texts are its frontend's 简体中文 (2026.10).
+The steps both browser test files take in Chinese live here too.
 """
 
 from collections.abc import Iterator
 import contextlib
 import json
+import re
 from typing import Any
 
+from playwright.sync_api import Page, expect
 import requests
 
 from .conftest import REPO, EmulatorProcess, HassProcess
@@ -111,3 +114,24 @@ def authorize(emulator: EmulatorProcess, user_id: int, user_name: str) -> str:
     )
     reply.raise_for_status()
     return str(reply.json()["refresh_token"])
+
+
+def open_add_dialog_zh(page: Page, hass_proc: HassProcess) -> None:
+    """设置 → 设备与服务 → 添加集成 → 115 Open Platform: the menu, in 简体中文."""
+    page.goto(f"{hass_proc.url}/config/integrations/dashboard")
+    page.get_by_role("button", name=ADD_INTEGRATION).click()
+    page.get_by_placeholder(SEARCH_BRAND).fill("115")
+    page.locator("dialog-add-integration").get_by_text("115 Open Platform", exact=True).click()
+    expect(page.get_by_text(zh("config", "step", "user", "title"), exact=True)).to_be_visible()
+    expect(
+        page.get_by_text(zh("config", "step", "user", "description"), exact=True)
+    ).to_be_visible()
+
+
+def finish_zh(page: Page, account: str) -> None:
+    """命名和分配: keep the name, finish; the device page."""
+    expect(page.get_by_text(NAME_AND_ASSIGN, exact=True)).to_be_visible()
+    expect(page.get_by_role("textbox", name=DEVICE_NAME)).to_have_value(account)
+    page.get_by_role("button", name=re.compile(f"{FINISH}$")).click()  # 跳过并完成
+    page.wait_for_url("**/config/devices/device/*")
+    expect(page.get_by_text(SERVICE_INFO, exact=True)).to_be_visible()

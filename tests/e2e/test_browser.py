@@ -6,8 +6,11 @@ setup-dialog.png (the paste form), qr-dialog.png (the QR code) and device-page.p
 temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh
 the README's pictures.
 
-The two tests share the module's `hass` and emulator and run in either order: the paste test adds
-the emulator's demo account, the QR test signs in a second account and removes its entry again.
+The tests share the module's `hass` and emulator and run in any order: the paste test adds the
+emulator's demo account, the QR test signs in a second account and removes its entry again, and
+the Chinese walk (tests/e2e/chinese.py) adds two accounts of its own as a user who reads 简体中文,
+photographs the same screens (setup-dialog-zh.png, qr-dialog-zh.png, device-page-zh.png, for
+README.zh-Hans.md) and removes them again.
 """
 
 import base64
@@ -43,6 +46,8 @@ from .chinese import (
     ZH_USER_ID,
     add_chinese_user,
     authorize,
+    finish_zh,
+    open_add_dialog_zh,
     server_language,
     zh,
 )
@@ -402,39 +407,20 @@ def test_sign_in_by_qr_code_in_the_browser(
     assert _entry_ids(hass_proc) == before
 
 
-def _zh_open_add_dialog(page: Page, hass_proc: HassProcess) -> None:
-    """设置 → 设备与服务 → 添加集成 → 115 Open Platform: the menu, in 简体中文."""
-    page.goto(f"{hass_proc.url}/config/integrations/dashboard")
-    page.get_by_role("button", name=zh_ui.ADD_INTEGRATION).click()
-    page.get_by_placeholder(zh_ui.SEARCH_BRAND).fill("115")
-    page.locator("dialog-add-integration").get_by_text("115 Open Platform", exact=True).click()
-    expect(page.get_by_text(zh("config", "step", "user", "title"), exact=True)).to_be_visible()
-    expect(
-        page.get_by_text(zh("config", "step", "user", "description"), exact=True)
-    ).to_be_visible()
-
-
-def _zh_finish(page: Page, account: str) -> None:
-    """命名和分配: keep the name, finish; the device page."""
-    expect(page.get_by_text(zh_ui.NAME_AND_ASSIGN, exact=True)).to_be_visible()
-    expect(page.get_by_role("textbox", name=zh_ui.DEVICE_NAME)).to_have_value(account)
-    page.get_by_role("button", name=re.compile(f"{zh_ui.FINISH}$")).click()  # 跳过并完成
-    page.wait_for_url("**/config/devices/device/*")
-    expect(page.get_by_text(zh_ui.SERVICE_INFO, exact=True)).to_be_visible()
-
-
 # Sensors a pasted token has (by the key of their names in translations).
 PASTED_SENSORS = ("access_token_expires", "storage_total", "storage_used", "storage_free")
 
 
-def _zh_paste(page: Page, hass_proc: HassProcess, refresh_token: str, shots: Path) -> None:
+def _zh_paste(
+    page: Page, hass_proc: HassProcess, refresh_token: str, tmp: Path, shots: Path
+) -> None:
     """The menu, the paste step, the device page with its Chinese entity names and states."""
-    _zh_open_add_dialog(page, hass_proc)
+    open_add_dialog_zh(page, hass_proc)
     for option in ("qr", "token"):
         menu = zh("config", "step", "user", "menu_options", option)
         expect(page.get_by_text(menu, exact=True)).to_be_visible()
     page.wait_for_timeout(300)  # the dialog's animation
-    page.screenshot(path=shots / "setup-menu-zh.png", animations="disabled")
+    page.screenshot(path=tmp / "setup-menu-zh.png", animations="disabled")
     page.get_by_text(zh("config", "step", "user", "menu_options", "token"), exact=True).click()
     token = zh("config", "step", "token", "description")
     expect(page.get_by_text(token, exact=True)).to_be_visible()
@@ -443,7 +429,7 @@ def _zh_paste(page: Page, hass_proc: HassProcess, refresh_token: str, shots: Pat
     field.fill(refresh_token)
     page.screenshot(path=shots / SETUP_DIALOG_PNG.replace(".png", "-zh.png"), animations="disabled")
     page.get_by_role("button", name=zh_ui.SUBMIT).click()
-    _zh_finish(page, ZH_NAME)
+    finish_zh(page, ZH_NAME)
     expect(page.get_by_text(ZH_NAME, exact=True).first).to_be_visible()
     # The entities' names follow the server's language, their states the user's: both Chinese.
     status = zh("entity", "sensor", "token_status", "name")
@@ -460,7 +446,7 @@ def _zh_paste(page: Page, hass_proc: HassProcess, refresh_token: str, shots: Pat
 
 def _zh_qr(page: Page, hass_proc: HassProcess, emulator: EmulatorProcess, shots: Path) -> None:
     """The QR path: the AppID step, the QR code, scanned, confirmed, the new device."""
-    _zh_open_add_dialog(page, hass_proc)
+    open_add_dialog_zh(page, hass_proc)
     page.get_by_text(zh("config", "step", "user", "menu_options", "qr"), exact=True).click()
     expect(page.get_by_text(zh("config", "step", "qr", "title"), exact=True)).to_be_visible()
     page.get_by_role("textbox", name=zh("config", "step", "qr", "data", "app_id")).fill(
@@ -482,7 +468,7 @@ def _zh_qr(page: Page, hass_proc: HassProcess, emulator: EmulatorProcess, shots:
     expect(page.get_by_text(scanned, exact=True)).to_be_visible()
     _no_secrets(page, emulator, scanned)
     emulator.qr("confirm", uid=code["uid"])
-    _zh_finish(page, ZH_QR_NAME)
+    finish_zh(page, ZH_QR_NAME)
     expires = zh("entity", "sensor", "refresh_token_expires", "name")
     expect(page.get_by_text(expires, exact=True)).to_be_visible()
 
@@ -502,7 +488,8 @@ def test_add_the_integration_in_chinese(
             _page(chromium, tmp_path) as page,
         ):
             _log_in(page, hass_proc, ZH_USER)
-            _zh_paste(page, hass_proc, authorize(emulator, ZH_USER_ID, ZH_NAME), shots)
+            token = authorize(emulator, ZH_USER_ID, ZH_NAME)
+            _zh_paste(page, hass_proc, token, tmp_path, shots)
             _no_secrets(page, emulator, zh("entity", "sensor", "token_status", "name"))
             _zh_qr(page, hass_proc, emulator, shots)
             _no_secrets(page, emulator, zh("entity", "sensor", "refresh_token_expires", "name"))

@@ -5,8 +5,10 @@ refuses the stored token, the re-authentication card's Reconfigure button (paste
 On the way it types what people really type: a token that is too short, another account's
 token, an AppID with letters, an AppID that 115 refuses, a QR code confirmed by the wrong account.
 Every dialog is checked for raw placeholders, raw Markdown and wiped fields, and photographed
-into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 the README's picture of the
-re-authentication card (reauth-card.png) goes to docs/.
+into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 the READMEs' pictures of the
+re-authentication card (reauth-card.png, reauth-card-zh.png) go to docs/. The Chinese walk sets the
+options, reads open115's actions under 设置 → 工具 → 动作 and re-authenticates an account of its
+own, as a user who reads 简体中文 (tests/e2e/chinese.py).
 
 115 allows one refresh a minute and every sign-in is one, so the two re-authentications wait for
 that minute before another program "uses" the stored token (the README's usual cause).
