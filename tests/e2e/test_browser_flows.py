@@ -358,8 +358,8 @@ def _zh_options(page: Page, hass_proc: HassProcess, shots: Path) -> None:
     expect(page.get_by_text(zh_ui.OPTIONS_SAVED, exact=True)).to_have_count(0)
 
 
-def _zh_actions(page: Page, shots: Path) -> None:
-    """设置 → 工具 → 动作: open115's action, its description and fields, in Chinese."""
+def _zh_actions(page: Page, emulator: EmulatorProcess, shots: Path) -> None:
+    """设置 → 工具 → 动作: each of open115's actions, its description and fields, in Chinese."""
     page.get_by_role("link", name=zh_ui.SETTINGS).click()  # its name ends in its badge
     page.wait_for_url("**/config/dashboard")
     page.get_by_role("link", name=re.compile(f"^{zh_ui.TOOLS}")).click()
@@ -375,6 +375,7 @@ def _zh_actions(page: Page, shots: Path) -> None:
             expect(page.get_by_text(field["name"], exact=True)).to_be_visible()
             expect(page.get_by_text(field["description"], exact=True)).to_be_visible()
         page.screenshot(path=shots / f"actions-{action}-zh.png", animations="disabled")
+        _no_secrets(page, emulator, texts["description"])
 
 
 def _zh_reauthenticate(
@@ -426,7 +427,7 @@ def test_options_actions_and_reauthentication_in_chinese(
         with _chromium() as chromium, _page(chromium, tmp_path) as page:
             _log_in(page, hass_proc, ZH_USER)
             _zh_options(page, hass_proc, tmp_path)
-            _zh_actions(page, tmp_path)
+            _zh_actions(page, emulator, tmp_path)
             _token_used_elsewhere(hass_proc, emulator, signed_in, entry_id)
             _zh_reauthenticate(page, hass_proc, emulator, tmp_path, _shots(tmp_path))
             _no_secrets(page, emulator, "115 Open Platform")
