@@ -135,7 +135,7 @@ def _qr(emulator: EmulatorProcess, action: str, **account: Any) -> None:
 def _token_used_elsewhere(
     hass_proc: HassProcess, emulator: EmulatorProcess, since: float, entry_id: str | None = None
 ) -> None:
-    """Another program refreshes the stored token (of `entry_id`); open115's next refresh needs re-auth."""
+    """Another program refreshes the stored token (of `entry_id`): open115 needs re-auth."""
     time.sleep(max(0.0, since + MIN_INTERVAL - time.monotonic()))
     which = {} if entry_id is None else {"config_entry_id": entry_id}
     reply = hass_proc.post("/api/services/open115/get_access_token?return_response", which)
