@@ -6,8 +6,11 @@ setup-dialog.png (the paste form), qr-dialog.png (the QR code) and device-page.p
 temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh
 the README's pictures.
 
-The two tests share the module's `hass` and emulator and run in either order: the paste test adds
-the emulator's demo account, the QR test signs in a second account and removes its entry again.
+The tests share the module's `hass` and emulator and run in any order: the paste test adds the
+emulator's demo account, the QR test signs in a second account and removes its entry again, and
+the Chinese walk (tests/e2e/chinese.py) adds two accounts of its own as a user who reads 简体中文,
+photographs the same screens (setup-dialog-zh.png, qr-dialog-zh.png, device-page-zh.png, for
+README.zh-Hans.md) and removes them again.
 """
 
 import base64
@@ -34,6 +37,20 @@ import requests
 from custom_components.open115.config_flow import qr_markdown
 from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
+from . import chinese as zh_ui
+from .chinese import (
+    ZH_NAME,
+    ZH_QR_NAME,
+    ZH_QR_USER_ID,
+    ZH_USER,
+    ZH_USER_ID,
+    add_chinese_user,
+    authorize,
+    finish_zh,
+    open_add_dialog_zh,
+    server_language,
+    zh,
+)
 from .conftest import DOMAIN, OWNER, REPO, EmulatorProcess, HassProcess
 
 DEMO_NAME = "115 demo"  # the demo account's name in scripts/develop, as the README shows it
@@ -136,11 +153,11 @@ def _prepare(hass_proc: HassProcess) -> None:
             assert gone.status_code == 200, gone.text
 
 
-def _log_in(page: Page, hass_proc: HassProcess) -> None:
-    """The login page, as a user fills it."""
+def _log_in(page: Page, hass_proc: HassProcess, user: dict[str, str] = OWNER) -> None:
+    """The login page, as a user fills it (in the browser's language, English)."""
     page.goto(f"{hass_proc.url}/")
-    page.get_by_role("textbox", name="Username").fill(OWNER["username"])
-    page.get_by_role("textbox", name="Password").fill(OWNER["password"])
+    page.get_by_role("textbox", name="Username").fill(user["username"])
+    page.get_by_role("textbox", name="Password").fill(user["password"])
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "auth" not in url and url.rstrip("/") != hass_proc.url)
 
@@ -190,7 +207,7 @@ def _qr_sign_in(page: Page, emulator: EmulatorProcess, shots: Path) -> None:
     tag, src, width, height = image.evaluate(
         "img => img.decode().then(() => [img.tagName, img.src, img.naturalWidth, img.naturalHeight])"
     )
-    [code] = emulator.state()["qr_codes"]
+    code = emulator.state()["qr_codes"][-1]  # the newest (the Chinese walk may have made one)
     assert (code["app_id"], code["status"], code["user_id"]) == (DEFAULT_APP_ID, 0, None)
     assert tag == "IMG"
     assert src.startswith(PNG_DATA_URI)
@@ -388,3 +405,97 @@ def test_sign_in_by_qr_code_in_the_browser(
         for entry_id in _entry_ids(hass_proc) - before:  # leave the paste test's account alone
             _delete_entry(hass_proc, entry_id)
     assert _entry_ids(hass_proc) == before
+
+
+# Sensors a pasted token has (by the key of their names in translations).
+PASTED_SENSORS = ("access_token_expires", "storage_total", "storage_used", "storage_free")
+
+
+def _zh_paste(
+    page: Page, hass_proc: HassProcess, refresh_token: str, tmp: Path, shots: Path
+) -> None:
+    """The menu, the paste step, the device page with its Chinese entity names and states."""
+    open_add_dialog_zh(page, hass_proc)
+    for option in ("qr", "token"):
+        menu = zh("config", "step", "user", "menu_options", option)
+        expect(page.get_by_text(menu, exact=True)).to_be_visible()
+    page.wait_for_timeout(300)  # the dialog's animation
+    page.screenshot(path=tmp / "setup-menu-zh.png", animations="disabled")
+    page.get_by_text(zh("config", "step", "user", "menu_options", "token"), exact=True).click()
+    token = zh("config", "step", "token", "description")
+    expect(page.get_by_text(token, exact=True)).to_be_visible()
+    field = page.get_by_role("textbox", name=zh("config", "step", "token", "data", "refresh_token"))
+    expect(field).to_have_attribute("type", "password")
+    field.fill(refresh_token)
+    page.screenshot(path=shots / SETUP_DIALOG_PNG.replace(".png", "-zh.png"), animations="disabled")
+    page.get_by_role("button", name=zh_ui.SUBMIT).click()
+    finish_zh(page, ZH_NAME)
+    expect(page.get_by_text(ZH_NAME, exact=True).first).to_be_visible()
+    # The entities' names follow the server's language, their states the user's: both Chinese.
+    status = zh("entity", "sensor", "token_status", "name")
+    ok = zh("entity", "sensor", "token_status", "state", "ok")
+    expect(page.locator("body")).to_match_aria_snapshot(
+        f'- heading "{zh_ui.SENSORS}"\n- list: /.*{re.escape(f"{status} {ok}")}.*/'
+    )
+    listed = page.locator("body").aria_snapshot()
+    for key in PASTED_SENSORS:
+        assert zh("entity", "sensor", key, "name") in listed, (key, listed)
+    page.wait_for_load_state("networkidle")  # the brand icons
+    page.screenshot(path=shots / DEVICE_PAGE_PNG.replace(".png", "-zh.png"), animations="disabled")
+
+
+def _zh_qr(page: Page, hass_proc: HassProcess, emulator: EmulatorProcess, shots: Path) -> None:
+    """The QR path: the AppID step, the QR code, scanned, confirmed, the new device."""
+    open_add_dialog_zh(page, hass_proc)
+    page.get_by_text(zh("config", "step", "user", "menu_options", "qr"), exact=True).click()
+    expect(page.get_by_text(zh("config", "step", "qr", "title"), exact=True)).to_be_visible()
+    page.get_by_role("textbox", name=zh("config", "step", "qr", "data", "app_id")).fill(
+        DEFAULT_APP_ID
+    )
+    page.get_by_role("button", name=zh_ui.SUBMIT).click()
+    shown = zh("config", "progress", "qr_scan", app_id=DEFAULT_APP_ID).split("\n\n", 1)[1]
+    expect(page.get_by_text(shown, exact=True)).to_be_visible()
+    image = page.locator("step-flow-progress img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    page.screenshot(path=shots / QR_DIALOG_PNG.replace(".png", "-zh.png"), animations="disabled")
+    code = emulator.state()["qr_codes"][-1]
+    body = {"uid": code["uid"], "user_id": ZH_QR_USER_ID, "user_name": ZH_QR_NAME}
+    requests.post(
+        f"{emulator.base_url}/_emulator/qr/scan", json=body, timeout=10
+    ).raise_for_status()
+    scanned = zh("config", "progress", "qr_confirm", app_id=DEFAULT_APP_ID)
+    expect(page.get_by_text(scanned, exact=True)).to_be_visible()
+    _no_secrets(page, emulator, scanned)
+    emulator.qr("confirm", uid=code["uid"])
+    finish_zh(page, ZH_QR_NAME)
+    expires = zh("entity", "sensor", "refresh_token_expires", "name")
+    expect(page.get_by_text(expires, exact=True)).to_be_visible()
+
+
+def test_add_the_integration_in_chinese(
+    hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """The setup dialog, the QR code and the device page for a user who reads 简体中文."""
+    _prepare(hass_proc)
+    add_chinese_user(hass_proc)
+    before = _entry_ids(hass_proc)
+    shots = _shots(tmp_path)
+    try:
+        with (
+            server_language(hass_proc, "zh-Hans"),
+            _chromium() as chromium,
+            _page(chromium, tmp_path) as page,
+        ):
+            _log_in(page, hass_proc, ZH_USER)
+            token = authorize(emulator, ZH_USER_ID, ZH_NAME)
+            _zh_paste(page, hass_proc, token, tmp_path, shots)
+            _no_secrets(page, emulator, zh("entity", "sensor", "token_status", "name"))
+            _zh_qr(page, hass_proc, emulator, shots)
+            _no_secrets(page, emulator, zh("entity", "sensor", "refresh_token_expires", "name"))
+        entries = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}").json()
+        titles = {(e["title"], e["state"]) for e in entries if e["entry_id"] not in before}
+        assert titles == {(ZH_NAME, "loaded"), (ZH_QR_NAME, "loaded")}
+    finally:
+        for entry_id in _entry_ids(hass_proc) - before:
+            _delete_entry(hass_proc, entry_id)
