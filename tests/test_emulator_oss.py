@@ -356,3 +356,28 @@ async def test_fault_drop_part_loses_only_that_part(
         await send(session, base_url, "PUT", up.key, headers, query=query, body=bytes(2**20))
     assert emu.oss_faults == []
     assert sorted(emu.multipart[upload_id].parts) == [1]
+
+
+async def test_parts_out_of_order_or_sent_again_still_make_the_right_sha1(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, emu: Emulator115, api: Proapi
+) -> None:
+    data = os.urandom(400 * 1024)
+    up = await start(api, data)
+    headers = sign(up.token, "POST", up.bucket, up.key, when=clock.utc(), query="uploads")
+    _, _, body = await send(session, base_url, "POST", up.key, headers, query="uploads")
+    upload_id = body.decode().split("<UploadId>")[1].split("</UploadId>")[0]
+    etags = {}
+    for number in (2, 1, 1):  # the second half first, then the first half twice
+        query = f"partNumber={number}&uploadId={upload_id}"
+        headers = sign(
+            up.token, "PUT", up.bucket, up.key, when=clock.utc(), query=query, headers=OCTET
+        )
+        chunk = data[(number - 1) * 200 * 1024 : number * 200 * 1024]
+        status, answer, _ = await send(
+            session, base_url, "PUT", up.key, headers, query=query, body=chunk
+        )
+        assert status == 200
+        etags[number] = answer["ETag"]
+    status, _, body = await complete(session, base_url, clock, up, upload_id, sorted(etags.items()))
+    assert status == 200
+    assert json.loads(body)["data"]["sha1"] == sha1_hex(data)

@@ -19,7 +19,7 @@ from .core import (
     Grant,
     RunningEmulator,
 )
-from .drive import DriveNode
+from .drive import Blob, DriveNode
 from .offline import EmulatedTask
 
 _LOGGER = logging.getLogger("tests.emulator")
@@ -107,9 +107,9 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.offline_used = {int(u): n for u, n in saved.get("offline_used", {}).items()}
         self.nodes = {n["file_id"]: DriveNode(**n) for n in saved.get("drive_nodes", [])}
         self.blobs = {
-            sha1: pathlib.Path(p)
-            for sha1, p in saved.get("blobs", {}).items()
-            if pathlib.Path(p).exists()
+            sha1: Blob([(pathlib.Path(p), size) for p, size in segments])
+            for sha1, segments in saved.get("blobs", {}).items()
+            if all(pathlib.Path(p).exists() for p, _ in segments)
         }
         self._node_ids = itertools.count(
             max((int(n) for n in self.nodes), default=3000000000000000000) + 1
@@ -131,7 +131,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             "offline_tasks": [dataclasses.asdict(t) for t in self.offline_tasks],
             "offline_used": self.offline_used,
             "drive_nodes": [dataclasses.asdict(n) for n in self.nodes.values()],
-            "blobs": {sha1: str(p) for sha1, p in self.blobs.items()},
+            "blobs": {
+                sha1: [[str(p), size] for p, size in blob.segments]
+                for sha1, blob in self.blobs.items()
+            },
         }
         path = pathlib.Path(self.state_file)
         path.with_suffix(".tmp").write_text(json.dumps(saved))

@@ -70,6 +70,50 @@ class DriveNode:
 
 
 @dataclass
+class Blob:
+    """Bytes on disk, in one file or several (a multipart object keeps its parts as they came)."""
+
+    segments: list[tuple[pathlib.Path, int]]
+
+    @property
+    def size(self) -> int:
+        """The number of bytes."""
+        return sum(size for _, size in self.segments)
+
+    def chunks(self, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """The bytes from `start` (`length` of them, else to the end), at most CHUNK at a time."""
+        left = self.size - start if length is None else length
+        for path, size in self.segments:
+            if left <= 0:
+                return
+            if start >= size:
+                start -= size
+                continue
+            with path.open("rb") as stream:
+                stream.seek(start)
+                while left > 0 and (chunk := stream.read(min(CHUNK, left))):
+                    left -= len(chunk)
+                    yield chunk
+            start = 0
+
+    def read_all(self) -> bytes:
+        """All bytes (for tests of small files)."""
+        return b"".join(self.chunks())
+
+    def range_sha1(self, start: int, end: int) -> str:
+        """Upper SHA1 of the bytes start..end, inclusive."""
+        digest = hashlib.sha1(usedforsecurity=False)
+        for chunk in self.chunks(start, end - start + 1):
+            digest.update(chunk)
+        return digest.hexdigest().upper()
+
+    def discard(self) -> None:
+        """Delete the files."""
+        for path, _ in self.segments:
+            path.unlink(missing_ok=True)
+
+
+@dataclass
 class DownloadLink:
     """A download link handed out by downurl: bound to a User-Agent, expiring."""
 
@@ -90,7 +134,7 @@ class DriveEndpoints(ProapiEndpoints):
     nodes: dict[str, DriveNode] = field(default_factory=dict)
     recycle_bin: list[DriveNode] = field(default_factory=list)
     blob_dir: pathlib.Path | None = None
-    blobs: dict[str, pathlib.Path] = field(default_factory=dict)  # SHA1 → bytes on disk
+    blobs: dict[str, Blob] = field(default_factory=dict)  # SHA1 → its bytes on disk
     download_links: dict[str, DownloadLink] = field(default_factory=dict)
     download_link_lifetime: float = 3600.0
     listing_delay: float = 0.0  # files younger than this are not listed yet
@@ -128,14 +172,14 @@ class DriveEndpoints(ProapiEndpoints):
         self.nodes[node.file_id] = node
         return node
 
-    def keep_blob(self, path: pathlib.Path, sha1: str) -> None:
-        """Take the file at `path` as the bytes of `sha1` (dropped when already held)."""
-        if sha1 in self.blobs:
-            path.unlink(missing_ok=True)
-            return
-        target = self.storage_dir() / f"blob-{sha1}"
-        path.replace(target)
-        self.blobs[sha1] = target
+    def keep_blob(self, blob: Blob, sha1: str) -> Blob:
+        """Keep `blob` as the bytes of `sha1` (dropped when already held); the kept one."""
+        held = self.blobs.get(sha1)
+        if held is None:
+            self.blobs[sha1] = held = blob
+        elif held is not blob:
+            blob.discard()
+        return held
 
     def add_file(
         self,
@@ -149,9 +193,9 @@ class DriveEndpoints(ProapiEndpoints):
         """Store `data` as a file of the account (as if uploaded earlier)."""
         sha1 = sha1_hex(data)
         if sha1 not in self.blobs:
-            tmp = self.storage_dir() / f"tmp-{secrets.token_hex(8)}"
-            tmp.write_bytes(data)
-            self.keep_blob(tmp, sha1)
+            path = self.storage_dir() / f"blob-{secrets.token_hex(8)}"
+            path.write_bytes(data)
+            self.keep_blob(Blob([(path, len(data))]), sha1)
         return self.create_file(user_id, parent_id, name, len(data), sha1, pick_code)
 
     def create_file(
@@ -191,7 +235,7 @@ class DriveEndpoints(ProapiEndpoints):
 
     def read_bytes(self, node: DriveNode) -> bytes:
         """A file's bytes (for tests of small files)."""
-        return self.blobs[node.sha1].read_bytes()
+        return self.blobs[node.sha1].read_all()
 
     def _folder(self, user_id: int, folder_id: str) -> DriveNode | None:
         node = self.nodes.get(folder_id)
@@ -451,20 +495,15 @@ class DriveEndpoints(ProapiEndpoints):
         await response.prepare(request)
         cut = self.download_cuts.pop(0) if self.download_cuts else None
         sent = 0
-        with self.blobs[node.sha1].open("rb") as stream:
-            stream.seek(start)
-            while sent < length:
-                chunk = stream.read(min(CHUNK, length - sent))
-                if not chunk:
-                    break
-                if cut is not None and sent + len(chunk) > cut:
-                    await response.write(chunk[: max(cut - sent, 0)])
-                    self._log(CDN_PREFIX, None, "cut")
-                    assert request.transport is not None
-                    request.transport.abort()
-                    return response
-                await response.write(chunk)
-                sent += len(chunk)
+        for chunk in self.blobs[node.sha1].chunks(start, length):
+            if cut is not None and sent + len(chunk) > cut:
+                await response.write(chunk[: max(cut - sent, 0)])
+                self._log(CDN_PREFIX, None, "cut")
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(chunk)
+            sent += len(chunk)
         await response.write_eof()
         self._log(CDN_PREFIX, 0)
         return response

@@ -49,13 +49,14 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
-from .drive import CHUNK
+from .drive import CHUNK, Blob
 from .upload import OssCredentials, PendingUpload, UploadEndpoints
 
 OSS_LOG_PATH = "oss:"  # request-log and counter prefix: "oss:PutObject", ...
 MIN_PART_SIZE = 100 * 1024
 MAX_PARTS = 10000
 MAX_SKEW = 15 * 60
+_EMPTY_SHA1 = hashlib.sha1(b"", usedforsecurity=False).hexdigest().upper()
 # OSS faults a test can queue (one per OSS request), see `inject_oss`.
 FAULT_CALLBACK_FAILED = "callback_failed"  # the completing request answers 203
 FAULT_TOKEN_EXPIRED = "token_expired"  # the credentials expire now: 403 SecurityTokenExpired
@@ -85,6 +86,9 @@ class MultipartUpload:
     upload_id: str
     initiated: float
     parts: dict[int, tuple[pathlib.Path, str, int, float]] = field(default_factory=dict)
+    # The SHA1 of parts 1..hashed, when they came in order (saves a second read at the end).
+    running: Any = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
+    hashed: int = 0
 
 
 @dataclass
@@ -93,7 +97,7 @@ class StoredObject:
 
     bucket: str
     key: str
-    path: pathlib.Path
+    blob: Blob
     size: int
     sha1: str
     etag: str
@@ -252,11 +256,10 @@ class OssEndpoints(UploadEndpoints):
         return self._list_parts(upload)
 
     async def _receive(
-        self, request: web.Request, path: pathlib.Path, *, drop_midway: bool = False
-    ) -> tuple[int, str, str]:
-        """Stream the body to `path`: size, upper MD5 hex, upper SHA1 hex."""
+        self, request: web.Request, path: pathlib.Path, sha1: Any, *, drop_midway: bool = False
+    ) -> tuple[int, str]:
+        """Stream the body to `path`, updating `sha1`: its size and upper MD5 hex."""
         md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False)
         size = 0
         half = (request.content_length or 0) // 2
         with path.open("wb") as out:
@@ -277,14 +280,16 @@ class OssEndpoints(UploadEndpoints):
         if given is not None and given != base64.b64encode(md5.digest()).decode():
             _discard(path)
             raise OssError(400, "InvalidDigest", "The Content-MD5 does not match.")
-        return size, md5.hexdigest().upper(), sha1.hexdigest().upper()
+        return size, md5.hexdigest().upper()
 
     async def _put_object(
         self, request: web.Request, creds: OssCredentials, bucket: str, key: str
     ) -> web.StreamResponse:
         path = self.storage_dir() / f"obj-{secrets.token_hex(8)}"
-        size, md5, sha1 = await self._receive(request, path)
-        stored = StoredObject(bucket, key, path, size, sha1, f'"{md5}"')
+        sha1 = hashlib.sha1(usedforsecurity=False)
+        size, md5 = await self._receive(request, path, sha1)
+        blob = Blob([(path, size)])
+        stored = StoredObject(bucket, key, blob, size, sha1.hexdigest().upper(), f'"{md5}"')
         return self._store(request, creds, stored)
 
     async def _upload_part(
@@ -297,9 +302,15 @@ class OssEndpoints(UploadEndpoints):
         if not 1 <= number <= MAX_PARTS:
             raise OssError(400, "InvalidArgument", "partNumber must be 1 to 10000.")
         path = self.storage_dir() / f"part-{upload.upload_id}-{number}-{secrets.token_hex(4)}"
-        size, md5, _ = await self._receive(
-            request, path, drop_midway=self._take_fault(FAULT_DROP_PART)
+        in_order = number == upload.hashed + 1 and number not in upload.parts
+        sha1 = upload.running.copy() if in_order else hashlib.sha1(usedforsecurity=False)
+        size, md5 = await self._receive(
+            request, path, sha1, drop_midway=self._take_fault(FAULT_DROP_PART)
         )
+        if in_order:
+            upload.running, upload.hashed = sha1, number
+        elif number <= upload.hashed:
+            upload.hashed = -1  # a part the running SHA1 covers changed: read them at the end
         old = upload.parts.get(number)
         if old is not None:
             _discard(old[0])
@@ -330,22 +341,21 @@ class OssEndpoints(UploadEndpoints):
                 )
             if index < len(listed) - 1 and part[2] < MIN_PART_SIZE:
                 raise OssError(400, "EntityTooSmall", "A part is smaller than 100 KiB.")
-        path = self.storage_dir() / f"obj-{secrets.token_hex(8)}"
-        sha1 = hashlib.sha1(usedforsecurity=False)
+        # The object is its listed parts as they are on disk (no copy); the others go.
+        blob = Blob([(upload.parts[n][0], upload.parts[n][2]) for n in numbers])
+        for number, (path, _, _, _) in upload.parts.items():
+            if number not in numbers:
+                _discard(path)
+        self.multipart.pop(upload.upload_id, None)
+        if numbers == list(range(1, upload.hashed + 1)):
+            sha1 = upload.running.hexdigest().upper()
+        else:
+            sha1 = blob.range_sha1(0, blob.size - 1) if blob.size else _EMPTY_SHA1
         md5s = hashlib.md5(usedforsecurity=False)
-        size = 0
-        with path.open("wb") as out:
-            for number, _ in listed:
-                part_path, etag, _, _ = upload.parts[number]
-                md5s.update(bytes.fromhex(etag.strip('"')))
-                with part_path.open("rb") as stream:
-                    while chunk := stream.read(1024 * 1024):
-                        out.write(chunk)
-                        sha1.update(chunk)
-                        size += len(chunk)
-        self._drop(upload)
+        for number in numbers:
+            md5s.update(bytes.fromhex(upload.parts[number][1].strip('"')))
         etag = f'"{md5s.hexdigest().upper()}-{len(listed)}"'
-        stored = StoredObject(upload.bucket, upload.key, path, size, sha1.hexdigest().upper(), etag)
+        stored = StoredObject(upload.bucket, upload.key, blob, blob.size, sha1, etag)
         return self._store(request, creds, stored, multipart=True)
 
     def _drop(self, upload: MultipartUpload) -> None:
@@ -379,8 +389,8 @@ class OssEndpoints(UploadEndpoints):
     ) -> web.StreamResponse:
         """Keep the object, then run 115's callback if the request carries one."""
         old = self.objects.pop((stored.bucket, stored.key), None)
-        if old is not None and old.path not in self.blobs.values():
-            _discard(old.path)
+        if old is not None and self.blobs.get(old.sha1) is not old.blob:
+            old.blob.discard()
         self.objects[(stored.bucket, stored.key)] = stored
         headers = {"ETag": stored.etag, "x-oss-request-id": secrets.token_hex(12).upper()}
         encoded = request.headers.get("x-oss-callback")
@@ -407,8 +417,7 @@ class OssEndpoints(UploadEndpoints):
         if failure is not None:
             raise OssError(203, "CallbackFailed", failure)
         upload = self.uploads.pop(json.loads(callback_var)["x:pick_code"])
-        self.keep_blob(stored.path, stored.sha1)
-        self.objects[(stored.bucket, stored.key)].path = self.blobs[stored.sha1]
+        stored.blob = self.keep_blob(stored.blob, stored.sha1)
         node = self.create_file(
             upload.user_id, upload.cid, upload.file_name, stored.size, stored.sha1, upload.pick_code
         )
@@ -450,11 +459,7 @@ class OssEndpoints(UploadEndpoints):
             return "Error status : 400. the bytes differ from fileid"
         if upload.sign_range is not None:
             start, end = upload.sign_range
-            digest = hashlib.sha1(usedforsecurity=False)
-            with stored.path.open("rb") as stream:
-                stream.seek(start)
-                digest.update(stream.read(end - start + 1))
-            if digest.hexdigest().upper() != upload.sign_val.upper():
+            if stored.blob.range_sha1(start, end) != upload.sign_val.upper():
                 return "Error status : 400. sign_val differs"
         return None
 
