@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .account import DEFAULT_VIP_LEVEL, AccountEndpoints
 from .auth import RefreshEndpoint
+from .blob import Blob, sha1_hex
 from .core import (
     FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
@@ -62,13 +63,11 @@ from .device_code import (
     DeviceCodeEndpoints,
     EmulatedDeviceCode,
 )
+from .download import CDN_PREFIX, CODE_NO_SUCH_FILE, DOWNURL_PATH, DownloadEndpoints
 from .drive import (
-    CDN_PREFIX,
     CODE_FOLDER_EXISTS,
     CODE_FOLDER_MISSING,
-    CODE_NO_SUCH_FILE,
     DELETE_PATH,
-    DOWNURL_PATH,
     DRIVE_PATHS,
     FILES_PATH,
     FOLDER_ADD_PATH,
@@ -76,7 +75,6 @@ from .drive import (
     MAX_LIST_LIMIT,
     DriveEndpoints,
     DriveNode,
-    sha1_hex,
 )
 from .offline import (
     ADD_URLS_PATH,
@@ -134,7 +132,12 @@ from .upload import (
 
 @dataclass
 class Emulator115(
-    RefreshEndpoint, AccountEndpoints, DeviceCodeEndpoints, OfflineEndpoints, OssEndpoints
+    RefreshEndpoint,
+    AccountEndpoints,
+    DeviceCodeEndpoints,
+    OfflineEndpoints,
+    DownloadEndpoints,
+    OssEndpoints,
 ):
     """The emulated 115 service: every group of endpoints on one core; `app()` serves it."""
 
@@ -221,7 +224,9 @@ __all__ = [
     "YEAR",
     "AccessToken",
     "Account",
+    "Blob",
     "DeviceCodeEndpoints",
+    "DownloadEndpoints",
     "DriveEndpoints",
     "DriveNode",
     "EmulatedDeviceCode",

@@ -13,13 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from . import Emulator115
+from .blob import Blob
 from .core import (
     AccessToken,
     Account,
     Grant,
     RunningEmulator,
 )
-from .drive import Blob, DriveNode
+from .drive import DriveNode
 from .offline import EmulatedTask
 
 _LOGGER = logging.getLogger("tests.emulator")
