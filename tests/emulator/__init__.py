@@ -111,6 +111,7 @@ from .proapi import (
     PROAPI_LIMIT_HTTP_429,
     ProapiEndpoints,
 )
+from .sink import SINK_PATH, SinkEndpoints
 from .upload import (
     CODE_NO_UPLOAD,
     OSS_BUCKET,
@@ -138,6 +139,7 @@ class Emulator115(
     OfflineEndpoints,
     DownloadEndpoints,
     OssEndpoints,
+    SinkEndpoints,
 ):
     """The emulated 115 service: every group of endpoints on one core; `app()` serves it."""
 
@@ -206,6 +208,7 @@ __all__ = [
     "QR_WAITING",
     "QUOTA_PATH",
     "REFRESH_PATH",
+    "SINK_PATH",
     "STATUS_ALLOCATING",
     "STATUS_DONE",
     "STATUS_DOWNLOADING",
@@ -241,6 +244,7 @@ __all__ = [
     "PendingUpload",
     "ProapiEndpoints",
     "RunningEmulator",
+    "SinkEndpoints",
     "UploadEndpoints",
     "info_hash_of",
     "region_of",

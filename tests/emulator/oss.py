@@ -131,7 +131,7 @@ class OssEndpoints(UploadEndpoints):
             self._log(OSS_LOG_PATH + op, err.status, err.code)
             return self._oss_error(request, err)
         self.oss_requests.append((op, response.status, ""))
-        self._log(OSS_LOG_PATH + op, response.status)
+        self._log(OSS_LOG_PATH + op, 0)
         return response
 
     def _oss_error(self, request: web.Request, err: OssError) -> web.Response:
