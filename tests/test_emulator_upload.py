@@ -85,6 +85,8 @@ async def test_a_new_small_file_is_scheduled_with_115s_callback(
 async def test_a_held_small_file_is_stored_instantly(emu: Emulator115, api: Proapi) -> None:
     emu.add_file(USER_ID, "0", "old.tar", SMALL)
     folder = emu.add_folder(USER_ID, "0", "backups")
+    other_size = {**form(SMALL), "file_size": len(SMALL) + 1}
+    assert (await api.post(UPLOAD_INIT_PATH, other_size))["data"]["status"] == STATUS_UPLOAD
     data = (await api.post(UPLOAD_INIT_PATH, form(SMALL, "new.tar", folder.file_id)))["data"]
     assert data["status"] == STATUS_INSTANT
     assert (data["callback"], data["bucket"], data["object"]) == ([], "", "")

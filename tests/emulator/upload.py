@@ -219,7 +219,8 @@ class UploadEndpoints(DriveEndpoints):
         if cid != "0" and self._folder(user_id, cid) is None:
             self._log(UPLOAD_INIT_PATH, CODE_FOLDER_MISSING)
             return self._error(CODE_FOLDER_MISSING, "目录不存在", proapi=True)
-        known = sha1 in self.blobs
+        held = self.blobs.get(sha1)
+        known = held is not None and held.size == size  # 115 knows bytes by SHA1 and size
         sign_key = form.get("sign_key", "")
         if sign_key:
             check = self.sign_checks.pop(sign_key, None)
