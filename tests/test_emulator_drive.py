@@ -48,7 +48,7 @@ async def test_folders_are_made_once_and_found_by_id_and_path(
     by_arrows = await api.post(FOLDER_INFO_PATH, {"path": ">Home Assistant>backups"})
     assert by_id["data"] == by_path["data"] == by_arrows["data"]
     info = by_id["data"]
-    assert (info["file_name"], info["file_category"], info["count"]) == ("backups", "0", "1")
+    assert (info["file_name"], info["file_category"], info["count"]) == ("backups", "0", 1)
     assert info["size_byte"] == len(DATA)
     assert [p["file_name"] for p in info["paths"]] == ["根目录", "Home Assistant"]
     missing = await api.post(FOLDER_INFO_PATH, {"path": "/nowhere"})
@@ -80,6 +80,11 @@ async def test_listing_pages_count_and_fields(emu: Emulator115, api: Proapi) -> 
     assert (with_dirs["data"][0]["fn"], with_dirs["data"][0]["fc"]) == ("sub", "0")
     big = await api.get(FILES_PATH, cid=folder.file_id, limit=5000, offset=0)
     assert big["limit"] == MAX_LIST_LIMIT
+    assert big["cid"] == int(folder.file_id)
+    assert [(p["name"], p["cid"], p["pid"]) for p in big["path"]] == [
+        ("根目录", 0, 0),
+        ("f", int(folder.file_id), 0),
+    ]
 
 
 async def test_new_files_show_up_late_when_asked(

@@ -4,10 +4,13 @@ What is modelled, from which source (commits as in shared/spec/115-open-api.md):
 - `GET /open/ufile/files` (cid, limit ≤ 1150 (default 20), offset, show_dir 0/1; items `fid`,
   `pid`, `fc` "0" folder / "1" file, `fn`, `fs`, `sha1`, `pc`, `upt`/`uet`; top-level `count`):
   gaoyifan/restic-115@a4175a2 docs/115-api/.../获取文件列表.md; OpenListTeam/115-sdk-go@788107e
-  fs.go. Uploads may show up late (`listing_delay`; restic-115 docs/debugging-notes.md, 问题 A).
+  fs.go (GetFilesResp: top-level `count`, `offset`, `cid` numbers; items' `fs`, `upt`, `isp`
+  numbers, the ids strings; `path` items name/aid/cid/pid). Uploads may show up late (`listing_delay`; restic-115 docs/debugging-notes.md, 问题 A).
 - `GET/POST /open/folder/get_info` by `file_id` (query) or `path` (form, "/a/b" or ">a>b"):
-  restic-115 docs 获取文件(夹)详情.md; a missing folder answers `data: []` (or, with
-  `missing_folder_error`, code 430004) as the spec records.
+  restic-115 docs 获取文件(夹)详情.md; `count`, `folder_count`, `size_byte` are numbers, as
+  115-sdk-go's typed GetFolderInfoResp decodes them (int64; OpenList's driver calls it on every
+  start, drivers/115_open/driver.go Init); a missing folder answers `data: []` (115-sdk-go's
+  UnmarshalJSON: an empty list is ErrObjectNotFound), or 430004 with `missing_folder_error`.
 - `POST /open/folder/add` (pid, file_name → {file_name, file_id}; 20004 exists: p115client's
   table, unverified), `POST /open/ufile/delete` (file_ids comma-separated, parent_id; into the
   recycle bin): 115-sdk-go fs.go, restic-115 src/open115/client.rs delete_file.
@@ -178,6 +181,28 @@ class DriveEndpoints(ProapiEndpoints):
             parent = self.nodes.get(parent.parent_id)
         return [{"file_id": "0", "file_name": "根目录"}, *parts]
 
+    def _list_path(self, user_id: int, cid: str) -> list[dict[str, Any]]:
+        """The folder list's `path`: root to `cid`, as 115-sdk-go's GetFilesResp reads it."""
+        chain = [{"file_id": "0", "file_name": "根目录"}]
+        folder = self._folder(user_id, cid)
+        if folder is not None:
+            chain = [*self._path_of(folder), {"file_id": folder.file_id, "file_name": folder.name}]
+        out: list[dict[str, Any]] = []
+        for index, step in enumerate(chain):
+            parent = chain[index - 1]["file_id"] if index else "0"
+            out.append(
+                {
+                    "name": step["file_name"],
+                    "aid": 1,
+                    "cid": int(step["file_id"]),
+                    "pid": int(parent),
+                    "isp": 0,
+                    "p_cid": parent,
+                    "fv": "",
+                }
+            )
+        return out
+
     def _subtree(self, node: DriveNode) -> Iterator[DriveNode]:
         yield node
         if node.is_dir:
@@ -258,8 +283,8 @@ class DriveEndpoints(ProapiEndpoints):
                 "sys_count": 0,
                 "offset": offset,
                 "limit": limit,
-                "cid": cid,
-                "path": self._path_of(self.nodes[cid]) if cid in self.nodes else [],
+                "cid": int(cid) if cid.isdigit() else 0,
+                "path": self._list_path(user_id, cid),
             }
         )
 
@@ -294,10 +319,10 @@ class DriveEndpoints(ProapiEndpoints):
         return self._proapi_ok(
             FOLDER_INFO_PATH,
             {
-                "count": str(sum(1 for n in inside if not n.is_dir)),
+                "count": sum(1 for n in inside if not n.is_dir),
                 "size": f"{size}B",
                 "size_byte": size,
-                "folder_count": str(sum(1 for n in inside if n.is_dir)),
+                "folder_count": sum(1 for n in inside if n.is_dir),
                 "play_long": 0,
                 "show_play_long": 0,
                 "ptime": str(int(node.created)),
