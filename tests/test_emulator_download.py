@@ -66,3 +66,16 @@ async def test_a_download_cut_short(
         assert response.content_length == len(DATA)
         with pytest.raises(aiohttp.ClientPayloadError):
             await response.read()
+
+
+async def test_corrupted_bytes_are_served_as_they_are(
+    session: aiohttp.ClientSession, emu: Emulator115, api: Proapi
+) -> None:
+    node = emu.add_file(USER_ID, "0", "a.tar", DATA)
+    emu.blobs[node.sha1].write_bytes(bytes(len(DATA)))  # same size, other bytes
+    answer = await api.post(DOWNURL_PATH, {"pick_code": node.pick_code}, {"User-Agent": UA})
+    assert answer["data"][node.file_id]["sha1"] == node.sha1  # 115 still says the old SHA1
+    async with session.get(
+        answer["data"][node.file_id]["url"]["url"], headers={"User-Agent": UA}
+    ) as response:
+        assert await response.read() == bytes(len(DATA))
