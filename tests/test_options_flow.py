@@ -55,3 +55,4 @@ async def test_without_a_lifetime_the_range_ends_at_the_largest_margin(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {CONF_REFRESH_MARGIN: 3600}
+    await hass.async_block_till_done()
