@@ -69,3 +69,11 @@ def test_the_repository_is_named_alike_everywhere() -> None:
         (ROOT / "tests/e2e/consumer/custom_components/open115_consumer/manifest.json").read_text()
     )
     assert consumer["documentation"].startswith(f"https://github.com/{REPOSITORY}#")
+
+
+def test_manifest_keys_are_in_hassfests_order() -> None:
+    """hassfest refuses a manifest whose keys are not domain, name, then alphabetical."""
+    for manifest in manifests():
+        keys = list(json.loads(manifest.read_text()))
+        assert keys[:2] == ["domain", "name"], manifest
+        assert keys[2:] == sorted(keys[2:]), manifest
