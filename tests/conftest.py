@@ -31,6 +31,30 @@ OTHER_NAME = "other_user"
 ENTRIES_KEY = "core.config_entries"
 
 
+# The longest modules, started first when the suite runs on several workers (scripts/test:
+# pytest-xdist, --dist loadscope --no-loadscope-reorder), so that none is left for the end; then
+# the other end-to-end modules (they mostly wait on their processes), then the rest in order.
+SLOW_FIRST = (
+    "tests/e2e/test_browser_flows.py",
+    "tests/test_property.py",
+    "tests/e2e/test_browser.py",
+    "tests/e2e/test_e2e.py",
+    "tests/e2e/test_handoff.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the modules: SLOW_FIRST, the other end-to-end modules, the rest (a stable sort)."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        if module in SLOW_FIRST:
+            return SLOW_FIRST.index(module)
+        return len(SLOW_FIRST) + (0 if module.startswith("tests/e2e/") else 1)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/open115."""

@@ -359,6 +359,7 @@ async def test_user_step_dead_tokens(
     [
         (REFRESH_PATH, "code:40140116", "revoked_token"),
         (REFRESH_PATH, "code:40140115", "invalid_token"),
+        (REFRESH_PATH, "code:40140110", "app_expired"),
         (REFRESH_PATH, "code:40140117", "rate_limited"),
         (REFRESH_PATH, "code:40140121", "cannot_connect"),
         (REFRESH_PATH, "code:40110000", "cannot_connect"),
