@@ -1,0 +1,310 @@
+"""Uploading a file to 115: upload/init (SHA1, pre-hash, sign check), instant upload, OSS.
+
+The flow of 115's documents 文件上传 / 获取上传凭证 / 上传流程 (mirrored by gaoyifan/restic-115)
+and of OpenList `drivers/115_open` and 115-sdk-go `upload.go`: 115 needs the whole file's SHA1
+before the first byte goes out, so the stream is read twice (a third, partial read answers the
+sign check). The bytes sent are hashed again and must match the SHA1 given to `upload/init`:
+a changed stream aborts the OSS upload before it completes, so 115 never holds a mismatch.
+Memory: one part in flight, never the file.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+import hashlib
+from typing import Any, Final
+
+from .errors import Open115ChecksumError, Open115UploadError
+from .oss import OssCredentials, OssTarget, OssUpload, endpoint_host
+from .transport import PROAPI_URL, Transport
+from .values import as_int
+
+PREHASH_SIZE: Final = 128 * 1024  # `preid`: SHA1 of the first 128 KiB
+PART_SIZE: Final = 16 * 1024 * 1024
+MAX_PARTS: Final = 10_000  # OSS's limit
+SIGN_ROUNDS: Final = 2
+STATUS_UPLOAD: Final = 1
+STATUS_INSTANT: Final = 2
+STATUS_SIGN: Final = 7
+
+type OpenStream = Callable[[], Awaitable[AsyncIterator[bytes]]]
+type Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """upload/init's (or upload/resume's) answer."""
+
+    status: int
+    file_id: str
+    pick_code: str
+    sign_key: str
+    sign_check: str
+    target: OssTarget | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file stored on 115 by `upload`, and how."""
+
+    file_id: str
+    pick_code: str
+    sha1: str
+    size: int
+    instant: bool  # 115 had the bytes already (秒传): nothing was sent
+    proapi_requests: int
+    oss_requests: int
+
+
+@dataclass(slots=True)
+class Digest:
+    """A stream's size, SHA1 and pre-hash (upper-case hex)."""
+
+    size: int = 0
+    sha1: str = ""
+    preid: str = ""
+
+
+def part_size_for(size: int, minimum: int = PART_SIZE) -> int:
+    """The part size: `minimum`, or larger (whole MiB) to stay within OSS's 10,000 parts."""
+    needed = -(-size // MAX_PARTS)
+    mib = 1024 * 1024
+    return max(minimum, -(-needed // mib) * mib)
+
+
+async def digest(open_stream: OpenStream) -> Digest:
+    """Read one opening of the stream: its size, SHA1 and the SHA1 of its first 128 KiB."""
+    whole = hashlib.sha1(usedforsecurity=False)
+    head = hashlib.sha1(usedforsecurity=False)
+    size = 0
+    async for chunk in await open_stream():
+        if size < PREHASH_SIZE:
+            head.update(chunk[: PREHASH_SIZE - size])
+        whole.update(chunk)
+        size += len(chunk)
+    return Digest(size, whole.hexdigest().upper(), head.hexdigest().upper())
+
+
+async def range_sha1(open_stream: OpenStream, start: int, end: int) -> str:
+    """The upper-case SHA1 of bytes `start`..`end` (inclusive) of a new opening."""
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    offset = 0
+    async for chunk in await open_stream():
+        low, high = max(start - offset, 0), min(end + 1 - offset, len(chunk))
+        if low < high:
+            sha1.update(chunk[low:high])
+        offset += len(chunk)
+        if offset > end:
+            break
+    return sha1.hexdigest().upper()
+
+
+def _ticket(data: Any) -> UploadTicket:
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # the document says a list; 115 sends an object
+    if not isinstance(data, dict):
+        raise Open115UploadError("Starting the upload failed: no data in the answer")
+    callback = data.get("callback")
+    if isinstance(callback, list):
+        callback = callback[0] if callback else None
+    target = None
+    if isinstance(callback, dict) and data.get("bucket") and data.get("object"):
+        target = OssTarget(
+            bucket=str(data["bucket"]),
+            object=str(data["object"]),
+            callback=str(callback.get("callback") or ""),
+            callback_var=str(callback.get("callback_var") or ""),
+        )
+    return UploadTicket(
+        status=as_int(data.get("status")) or 0,
+        file_id=str(data.get("file_id") or ""),
+        pick_code=str(data.get("pick_code") or ""),
+        sign_key=str(data.get("sign_key") or ""),
+        sign_check=str(data.get("sign_check") or ""),
+        target=target,
+    )
+
+
+def _credentials(data: Any) -> OssCredentials:
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) and data[k]
+        for k in ("endpoint", "AccessKeyId", "AccessKeySecret", "SecurityToken")
+    ):
+        raise Open115UploadError("Getting the upload credentials failed: incomplete answer")
+    expiration = None
+    if isinstance(data.get("Expiration"), str):
+        try:
+            expiration = datetime.fromisoformat(data["Expiration"].replace("Z", "+00:00"))
+        except ValueError:
+            expiration = None
+    return OssCredentials(
+        endpoint=endpoint_host(data["endpoint"]),
+        access_key_id=data["AccessKeyId"],
+        access_key_secret=data["AccessKeySecret"],
+        security_token=data["SecurityToken"],
+        expiration=expiration,
+    )
+
+
+class UploadApi(Transport):
+    """The upload calls of the Open API, and the whole upload of one file."""
+
+    async def upload_init(
+        self,
+        *,
+        file_name: str,
+        folder_id: str,
+        file: Digest,
+        sign_key: str = "",
+        sign_val: str = "",
+    ) -> UploadTicket:
+        """upload/init (a second round answers the sign check with `sign_key`/`sign_val`)."""
+        form = {
+            "file_name": file_name,
+            "file_size": str(file.size),
+            "target": f"U_1_{folder_id}",
+            "fileid": file.sha1,
+            "preid": file.preid,
+            "topupload": "0",
+        }
+        if sign_key:
+            form |= {"sign_key": sign_key, "sign_val": sign_val}
+        body = await self._proapi("POST", "/open/upload/init", "Starting the upload", data=form)
+        return _ticket(body.get("data"))
+
+    async def upload_resume(self, *, folder_id: str, file: Digest, pick_code: str) -> UploadTicket:
+        """upload/resume: the bucket, object and callback of an interrupted upload again."""
+        body = await self._proapi(
+            "POST",
+            "/open/upload/resume",
+            "Resuming the upload",
+            data={
+                "file_size": str(file.size),
+                "target": f"U_1_{folder_id}",
+                "fileid": file.sha1,
+                "pick_code": pick_code,
+            },
+        )
+        return _ticket(body.get("data"))
+
+    async def upload_token(self) -> OssCredentials:
+        """upload/get_token: temporary OSS credentials."""
+        body = await self._proapi("GET", "/open/upload/get_token", "Getting upload credentials")
+        return _credentials(body.get("data"))
+
+    async def upload(
+        self,
+        *,
+        folder_id: str,
+        file_name: str,
+        open_stream: OpenStream,
+        on_progress: Progress = lambda _: None,
+        part_size: int = PART_SIZE,
+    ) -> UploadedFile:
+        """Upload one file into `folder_id`: hash it, init (sign check), then instant or OSS."""
+        requests = 0
+        file = await digest(open_stream)
+        ticket = await self.upload_init(file_name=file_name, folder_id=folder_id, file=file)
+        requests += 1
+        for _ in range(SIGN_ROUNDS):
+            if ticket.status != STATUS_SIGN:
+                break
+            start, _sep, end = ticket.sign_check.partition("-")
+            if not (start.isdigit() and end.isdigit()):
+                raise Open115UploadError("Starting the upload failed: unusable sign check")
+            sign_val = await range_sha1(open_stream, int(start), int(end))
+            ticket = await self.upload_init(
+                file_name=file_name,
+                folder_id=folder_id,
+                file=file,
+                sign_key=ticket.sign_key,
+                sign_val=sign_val,
+            )
+            requests += 1
+        if ticket.status == STATUS_INSTANT:
+            on_progress(file.size)
+            return UploadedFile(
+                ticket.file_id, ticket.pick_code, file.sha1, file.size, True, requests, 0
+            )
+        if ticket.status != STATUS_UPLOAD or ticket.target is None:
+            raise Open115UploadError(
+                f"Starting the upload failed: 115 answered status {ticket.status}"
+            )
+        credentials = await self.upload_token()
+        requests += 1
+
+        async def renew() -> OssCredentials:
+            nonlocal requests
+            requests += 1
+            return await self.upload_token()
+
+        base = self.proapi_url if self.proapi_url != PROAPI_URL else None
+        oss = OssUpload(self._session, ticket.target, credentials, renew, base_url=base)
+        answer = await _send(
+            oss, open_stream, file, part_size_for(file.size, part_size), on_progress
+        )
+        return UploadedFile(
+            str(answer.get("file_id") or ticket.file_id),
+            str(answer.get("pick_code") or ticket.pick_code),
+            file.sha1,
+            file.size,
+            False,
+            requests,
+            oss.requests,
+        )
+
+
+def _check(file: Digest, size: int, sha1: hashlib._Hash) -> None:
+    """The bytes read for sending must be those that were hashed for upload/init."""
+    if size != file.size or sha1.hexdigest().upper() != file.sha1:
+        raise Open115ChecksumError(
+            "The backup changed between the reading that was hashed and the reading being sent"
+        )
+
+
+async def _send(
+    oss: OssUpload, open_stream: OpenStream, file: Digest, part_size: int, on_progress: Progress
+) -> dict[str, Any]:
+    """Send a new opening of the stream: one PutObject, or multipart (aborted on failure)."""
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    size = 0
+    buffer = bytearray()
+    stream = await open_stream()
+    if file.size <= part_size:
+        async for chunk in stream:
+            sha1.update(chunk)
+            size += len(chunk)
+            if size > part_size:
+                break
+            buffer += chunk
+        _check(file, size, sha1)
+        answer = await oss.put_object(buffer)
+        on_progress(size)
+        return answer
+    await oss.initiate()
+    try:
+        async for chunk in stream:
+            sha1.update(chunk)
+            size += len(chunk)
+            if size > file.size:
+                _check(file, size, sha1)
+            view = memoryview(chunk)
+            while len(buffer) + len(view) >= part_size:
+                cut = part_size - len(buffer)
+                buffer += view[:cut]
+                view = view[cut:]
+                await oss.upload_part(buffer)
+                on_progress(len(oss.etags) * part_size)
+                buffer = bytearray()
+            buffer += view
+        if buffer:
+            await oss.upload_part(buffer)
+            buffer = bytearray()
+        _check(file, size, sha1)
+        on_progress(size)
+        return await oss.complete()
+    except BaseException:
+        await oss.abort()
+        raise
