@@ -1,7 +1,8 @@
 """Fixtures for the API client tests: a fake clock the client and the emulator share.
 
 Loaded for every test through `pytest_plugins` in conftest.py; the names (`clock`, `emu`,
-`base_url`, `session`, `client`) are used only by the API client tests.
+`base_url`, `session`, `client`) are used only by the API client tests; `bearer(client, token)`
+is that client sending one fixed access token.
 """
 
 from collections.abc import AsyncIterator, Awaitable
@@ -11,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from custom_components.open115.api import Open115Client, Open115Error
+from custom_components.open115.api import Open115Client, Open115Error, StaticAccessToken
 
 from .conftest import USER_ID, USER_NAME
 from .emulator import Emulator115, RunningEmulator
@@ -97,3 +98,13 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> Open115Client:
     return Open115Client(session, base_url=base_url, clock=clock.utc)
+
+
+def bearer(client: Open115Client, access_token: str) -> Open115Client:
+    """`client` (its session, hosts and clock) sending `access_token` to the Open API."""
+    return Open115Client(
+        client._session,
+        base_url=client.proapi_url,
+        clock=client._clock,
+        auth=StaticAccessToken(access_token),
+    )

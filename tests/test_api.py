@@ -26,7 +26,7 @@ from custom_components.open115.api import (
     TokenPair,
 )
 
-from .api_fixtures import START, FakeClock, fails
+from .api_fixtures import START, FakeClock, bearer, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
@@ -87,7 +87,7 @@ async def test_refresh_rotates_and_user_info(
     assert pair.expires_at == clock.utc() + timedelta(seconds=7200)
     assert emu.requests == [LoggedRequest(REFRESH_PATH, START, 0)]
 
-    account = await client.user_info(pair.access_token)
+    account = await bearer(client, pair.access_token).user_info()
     assert account == Account(
         user_id=str(USER_ID),
         user_name=USER_NAME,
@@ -107,7 +107,7 @@ async def test_emulator_requests_pass_through_override(
     """A trailing slash on the override still reaches the emulator's paths."""
     client = Open115Client(session, base_url=base_url + "/")
     pair = await client.refresh(grant.refresh_token)
-    assert (await client.user_info(pair.access_token)).user_id == str(USER_ID)
+    assert (await bearer(client, pair.access_token).user_info()).user_id == str(USER_ID)
     assert (emu.count(REFRESH_PATH), emu.count(USER_INFO_PATH)) == (1, 1)
 
 
@@ -170,13 +170,13 @@ async def test_unknown_or_empty_refresh_token(
 
 async def test_revoked_authorization(client: Open115Client, emu: Emulator115, grant: Grant) -> None:
     access = emu.issue_access_token(grant)
-    assert (await client.user_info(access)).user_id == str(USER_ID)
+    assert (await bearer(client, access).user_info()).user_id == str(USER_ID)
     emu.revoke(grant)
     err = await fails(Open115AuthError, client.refresh(grant.refresh_token), emu)
     assert (err.code, err.reason) == (40140116, "revoked")
     assert str(err) == "Token refresh failed with code 40140116 (refresh token invalid)"
     # The revoked grant's access tokens are gone too.
-    gone = await fails(Open115AccessTokenError, client.user_info(access), emu)
+    gone = await fails(Open115AccessTokenError, bearer(client, access).user_info(), emu)
     assert gone.code == 40140123
 
 
@@ -271,9 +271,9 @@ async def test_access_token_expiry(
 ) -> None:
     pair = await client.refresh(grant.refresh_token)
     clock.advance(pair.expires_in - 1)
-    assert (await client.user_info(pair.access_token)).user_name == USER_NAME
+    assert (await bearer(client, pair.access_token).user_info()).user_name == USER_NAME
     clock.advance(1)
-    err = await fails(Open115AccessTokenError, client.user_info(pair.access_token), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, pair.access_token).user_info(), emu)
     assert err.code == 40140125
     assert str(err) == "Reading the account failed with code 40140125 (access_token invalid)"
     assert emu.requests[-1] == LoggedRequest(USER_INFO_PATH, clock.now, 40140125)
@@ -284,9 +284,9 @@ async def test_issued_access_token_lifetime(
 ) -> None:
     access = emu.issue_access_token(grant, 100)
     clock.advance(99)
-    await client.user_info(access)
+    await bearer(client, access).user_info()
     clock.advance(1)
-    err = await fails(Open115AccessTokenError, client.user_info(access), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, access).user_info(), emu)
     assert err.code == 40140125
 
 
@@ -294,7 +294,7 @@ async def test_issued_access_token_lifetime(
 async def test_unknown_access_token(
     client: Open115Client, emu: Emulator115, grant: Grant, header_token: str
 ) -> None:
-    err = await fails(Open115AccessTokenError, client.user_info(header_token), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, header_token).user_info(), emu)
     assert err.code == 40140123
     assert str(err) == "Reading the account failed with code 40140123 (access_token format error)"
 
@@ -309,9 +309,9 @@ async def test_expiry_follows_home_assistant_frozen_clock(
     client = Open115Client(session, base_url=emulator_url)
     access = emulator.issue_access_token(emulator.authorize(USER_ID))
     freezer.tick(timedelta(seconds=emulator.expires_in - 1))
-    await client.user_info(access)
+    await bearer(client, access).user_info()
     freezer.tick(timedelta(seconds=1))
-    err = await fails(Open115AccessTokenError, client.user_info(access), emulator)
+    err = await fails(Open115AccessTokenError, bearer(client, access).user_info(), emulator)
     assert err.code == 40140125
 
 
@@ -375,7 +375,7 @@ async def test_access_token_codes(
 ) -> None:
     access = emu.issue_access_token(grant)
     emu.inject(USER_INFO_PATH, f"code:{code}")
-    err = await fails(Open115AccessTokenError, client.user_info(access), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, access).user_info(), emu)
     assert err.code == code
     assert str(err) == f"Reading the account failed with code {code} (injected)"
 
@@ -432,7 +432,7 @@ async def test_transient_faults_keep_tokens(
     if path == REFRESH_PATH:
         what, call = REFRESH, client.refresh(token)
     else:
-        what, call = USER_INFO, client.user_info(access)
+        what, call = USER_INFO, bearer(client, access).user_info()
     # On proapi, HTTP 429 is its rate limit: back off (the tokens are kept all the same).
     limited = (fault, path) == (FAULT_HTTP_429, USER_INFO_PATH)
     err = await fails(Open115RateLimitError if limited else Open115TransientError, call, emu)
@@ -445,7 +445,7 @@ async def test_transient_faults_keep_tokens(
     assert emu.requests == [LoggedRequest(path, START, None, fault)] * sent
     # Nothing happened on the server side: both tokens still work.
     assert emu.live_refresh_token(grant) == token
-    await client.user_info(access)
+    await bearer(client, access).user_info()
     if fault.startswith(("code:", "body:")):
         clock.advance(emu.min_refresh_interval)  # 115's own answer: the request counted
     await client.refresh(token)
@@ -459,7 +459,7 @@ async def test_one_reset_is_retried_for_user_info_only(
     """aiohttp resends a GET once after a reset; it never resends the refresh POST."""
     access = emu.issue_access_token(grant)
     emu.inject(USER_INFO_PATH, FAULT_RESET)
-    assert (await client.user_info(access)).user_id == str(USER_ID)
+    assert (await bearer(client, access).user_info()).user_id == str(USER_ID)
     assert [r.fault for r in emu.requests] == [FAULT_RESET, None]
     emu.inject(REFRESH_PATH, FAULT_RESET)
     err = await fails(Open115TransientError, client.refresh(grant.refresh_token), emu)
@@ -483,7 +483,7 @@ async def test_hanging_request_times_out(
     if path == REFRESH_PATH:
         what, call = REFRESH, client.refresh(token)
     else:
-        what, call = USER_INFO, client.user_info(access)
+        what, call = USER_INFO, bearer(client, access).user_info()
     err = await fails(Open115TransientError, call, emu)
     assert str(err) == f"{what} timed out"
     assert isinstance(err.__cause__, TimeoutError)
@@ -502,7 +502,9 @@ async def test_connection_refused(
     client = Open115Client(session, base_url=f"http://127.0.0.1:{port}")
     err = await fails(Open115TransientError, client.refresh("rt_not_sent"), emu, "rt_not_sent")
     assert str(err) == "Token refresh failed: cannot connect (ClientConnectorError)"
-    err = await fails(Open115TransientError, client.user_info("at_not_sent"), emu, "at_not_sent")
+    err = await fails(
+        Open115TransientError, bearer(client, "at_not_sent").user_info(), emu, "at_not_sent"
+    )
     assert str(err) == "Reading the account failed: cannot connect (ClientConnectorError)"
 
 
@@ -529,7 +531,7 @@ async def test_faults_are_queued_per_path_in_order(
     token = grant.refresh_token
     emu.inject(REFRESH_PATH, FAULT_HTTP_500, FAULT_HTTP_502)
     access = emu.issue_access_token(grant)
-    await client.user_info(access)  # a refresh fault does not touch /open/user/info
+    await bearer(client, access).user_info()  # a refresh fault does not touch /open/user/info
     first = await fails(Open115TransientError, client.refresh(token), emu)
     second = await fails(Open115TransientError, client.refresh(token), emu)
     assert (str(first), str(second)) == (
@@ -660,7 +662,9 @@ async def test_http_error_status_with_success_body(client: Open115Client, emu: E
 
 async def test_http_error_status_with_error_body(client: Open115Client, emu: Emulator115) -> None:
     emu.inject_body(USER_INFO_PATH, {"state": False, "errno": 40140125, "error": "x"}, status=401)
-    err = await fails(Open115AccessTokenError, client.user_info("at_sent"), emu, "at_sent")
+    err = await fails(
+        Open115AccessTokenError, bearer(client, "at_sent").user_info(), emu, "at_sent"
+    )
     assert err.code == 40140125
 
 
@@ -673,7 +677,7 @@ async def test_echoed_tokens_never_reach_messages(client: Open115Client, emu: Em
     assert str(err) == "Token refresh failed with code 40140120 (token *** is used)"
     emu.inject_body(USER_INFO_PATH, {"state": False, "errno": 40140125, "error": "at_sent_value"})
     err2 = await fails(
-        Open115AccessTokenError, client.user_info("at_sent_value"), emu, "at_sent_value"
+        Open115AccessTokenError, bearer(client, "at_sent_value").user_info(), emu, "at_sent_value"
     )
     assert str(err2) == "Reading the account failed with code 40140125 (***)"
 
@@ -749,7 +753,7 @@ async def test_user_info_variants(
     client: Open115Client, emu: Emulator115, data: dict[str, Any], expected: Account
 ) -> None:
     emu.inject_body(USER_INFO_PATH, _info(data))
-    assert await client.user_info("at_sent") == expected
+    assert await bearer(client, "at_sent").user_info() == expected
 
 
 @pytest.mark.parametrize(
@@ -773,7 +777,7 @@ async def test_user_info_incomplete_answers(
     message: str,
 ) -> None:
     emu.inject_body(USER_INFO_PATH, _info(data))
-    err = await fails(kind, client.user_info("at_sent"), emu, "at_sent")
+    err = await fails(kind, bearer(client, "at_sent").user_info(), emu, "at_sent")
     assert str(err) == f"Reading the account failed: {message}"
 
 
@@ -787,7 +791,7 @@ async def test_counters_and_request_log(
     old = grant.refresh_token
     pair = await client.refresh(old)
     clock.advance(10)
-    await client.user_info(pair.access_token)
+    await bearer(client, pair.access_token).user_info()
     await fails(Open115AuthError, client.refresh(old), emu)
     assert (emu.count(REFRESH_PATH), emu.count(USER_INFO_PATH)) == (2, 1)
     assert emu.requests == [

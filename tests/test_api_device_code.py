@@ -26,7 +26,7 @@ from custom_components.open115.api import (
 )
 
 from . import api_fixtures
-from .api_fixtures import START, FakeClock
+from .api_fixtures import START, FakeClock, bearer
 from .conftest import OTHER_ID, USER_ID
 from .emulator import (
     CODE_BAD_APP_ID,
@@ -351,7 +351,7 @@ async def test_exchange_makes_a_new_authorization(
     assert pair.refresh_token == emu.live_refresh_token(grant)
     assert emu.access_tokens[pair.access_token].grant_id == grant.grant_id
     assert (pair.expires_in, pair.received_at) == (7200, datetime.fromtimestamp(START, UTC))
-    assert (await client.user_info(pair.access_token)).user_id == str(USER_ID)
+    assert (await bearer(client, pair.access_token).user_info()).user_id == str(USER_ID)
     # The code is used up.
     err = await fails(Open115ApiError, client.device_code_to_token(code.uid, pkce.verifier), emu)
     assert err.code == CODE_BAD_DEVICE_CODE
@@ -473,4 +473,4 @@ async def test_scan_by_another_account(client: Open115Client, emu: Emulator115) 
     emu.scan_device_code(code.uid, user_id=OTHER_ID)
     emu.confirm_device_code(code.uid)
     pair = await client.device_code_to_token(code.uid, pkce.verifier)
-    assert (await client.user_info(pair.access_token)).user_id == str(OTHER_ID)
+    assert (await bearer(client, pair.access_token).user_info()).user_id == str(OTHER_ID)

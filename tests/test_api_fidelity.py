@@ -17,7 +17,7 @@ from custom_components.open115.api import (
     Open115UnexplainedError,
 )
 
-from .api_fixtures import USER_ID, FakeClock, fails
+from .api_fixtures import USER_ID, FakeClock, bearer, fails
 from .emulator import (
     FAULT_CODELESS,
     FAULT_NO_REFRESH_TOKEN,
@@ -76,7 +76,7 @@ async def test_success_without_refresh_token_keeps_the_sent_one(
     emu.inject(REFRESH_PATH, FAULT_NO_REFRESH_TOKEN)
     pair = await client.refresh(sent)
     assert pair.refresh_token == sent
-    assert (await client.user_info(pair.access_token)).user_id == str(USER_ID)
+    assert (await bearer(client, pair.access_token).user_info()).user_id == str(USER_ID)
     # The sent token was not voided: it refreshes again once the window has passed.
     clock.advance(emu.min_refresh_interval)
     again = await client.refresh(sent)
@@ -90,7 +90,7 @@ async def test_proapi_access_token_refusals(
     """115-sdk-go refreshes on code 99 or any 401xxxxx; 40100000 answers an unusable token."""
     access = emu.issue_access_token(grant)
     emu.inject(USER_INFO_PATH, f"code:{code}")
-    err = await fails(Open115AccessTokenError, client.user_info(access), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, access).user_info(), emu)
     assert err.code == code
 
 
@@ -110,9 +110,9 @@ async def test_strict_mode_voids_the_old_access_token_at_refresh(
     emu.strict_access_tokens = True
     old = emu.issue_access_token(grant)
     pair = await client.refresh(grant.refresh_token)
-    err = await fails(Open115AccessTokenError, client.user_info(old), emu)
+    err = await fails(Open115AccessTokenError, bearer(client, old).user_info(), emu)
     assert err.code == 40140123
-    assert (await client.user_info(pair.access_token)).user_id == str(USER_ID)
+    assert (await bearer(client, pair.access_token).user_info()).user_id == str(USER_ID)
 
 
 async def _raw(session: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> Any:
@@ -164,7 +164,7 @@ async def test_storage_sizes_may_be_floats(
             },
         },
     )
-    account = await client.user_info(access)
+    account = await bearer(client, access).user_info()
     assert account.user_id == str(USER_ID)
     assert (account.space_total, account.space_used, account.space_remain) == (
         2199023255552,

@@ -20,7 +20,7 @@ from custom_components.open115.api import (
     TaskStatus,
 )
 
-from .api_fixtures import START, FakeClock, fails
+from .api_fixtures import START, FakeClock, bearer, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     ADD_URLS_PATH,
@@ -75,9 +75,9 @@ async def test_add_list_finish(
     client: Open115Client, emu: Emulator115, access: str, clock: FakeClock
 ) -> None:
     """A magnet added through the client shows in the list, progresses, and finishes."""
-    results = await client.offline_add_urls(access, [MAGNET_A], folder_id="2857")
+    results = await bearer(client, access).offline_add_urls([MAGNET_A], folder_id="2857")
     assert results == [AddResult(MAGNET_A, "added", HASH_A, None, None)]
-    page = await client.offline_tasks(access)
+    page = await bearer(client, access).offline_tasks()
     queued = OfflineTask(
         info_hash=HASH_A,
         name="Big.Buck.Bunny.mkv",
@@ -95,7 +95,7 @@ async def test_add_list_finish(
 
     clock.advance(60)
     emu.set_progress(HASH_A, 42.5)
-    (running,) = (await client.offline_tasks(access)).tasks
+    (running,) = (await bearer(client, access).offline_tasks()).tasks
     assert (running.status, running.status_code, running.percent_done) == (
         TaskStatus.DOWNLOADING,
         1,
@@ -105,11 +105,11 @@ async def test_add_list_finish(
 
     clock.advance(60)
     file_id = emu.finish_task(HASH_A).file_id
-    (done,) = (await client.offline_tasks(access)).tasks
+    (done,) = (await bearer(client, access).offline_tasks()).tasks
     assert done.status is TaskStatus.DONE
     assert (done.percent_done, done.file_id, done.last_update) == (100.0, file_id, _at(START + 120))
     # The downloaded file takes up storage.
-    account = await client.user_info(access)
+    account = await bearer(client, access).user_info()
     assert account.space_used == 512 * 1024**3 + 734003200
 
 
@@ -118,14 +118,14 @@ async def test_add_several_in_order_with_duplicate_and_bad_link(
 ) -> None:
     emu.add_task(USER_ID, MAGNET_B)  # added before, e.g. in 115's app
     links = [HTTP_LINK, MAGNET_B, "thunder://QUFodHRw", MAGNET_A]
-    results = await client.offline_add_urls(access, links)
+    results = await bearer(client, access).offline_add_urls(links)
     assert results == [
         AddResult(HTTP_LINK, "added", info_hash_of(HTTP_LINK), None, None),
         AddResult(MAGNET_B, "duplicate", None, "任务已存在", CODE_TASK_EXISTS),
         AddResult("thunder://QUFodHRw", "failed", None, "错误的链接", CODE_BAD_LINK),
         AddResult(MAGNET_A, "added", HASH_A, None, None),
     ]
-    page = await client.offline_tasks(access)
+    page = await bearer(client, access).offline_tasks()
     assert [t.info_hash for t in page.tasks] == [HASH_A, info_hash_of(HTTP_LINK), HASH_B]
     assert [t.name for t in page.tasks] == ["Big.Buck.Bunny.mkv", "ubuntu.iso", "Sintel"]
     assert emu.count(ADD_URLS_PATH) == 1
@@ -134,9 +134,9 @@ async def test_add_several_in_order_with_duplicate_and_bad_link(
 async def test_add_sends_links_and_folder(
     client: Open115Client, emu: Emulator115, access: str
 ) -> None:
-    await client.offline_add_urls(access, [HTTP_LINK, MAGNET_A])
+    await bearer(client, access).offline_add_urls([HTTP_LINK, MAGNET_A])
     assert {t.folder_id for t in emu.offline_tasks} == {"0"}  # no folder: 115's default
-    await client.offline_add_urls(access, [MAGNET_B], folder_id="123")
+    await bearer(client, access).offline_add_urls([MAGNET_B], folder_id="123")
     assert emu.task(HASH_B).folder_id == "123"
 
 
@@ -144,7 +144,7 @@ async def test_add_nothing_is_refused_before_any_request(
     client: Open115Client, emu: Emulator115, access: str
 ) -> None:
     with pytest.raises(ValueError, match="no links"):
-        await client.offline_add_urls(access, [])
+        await bearer(client, access).offline_add_urls([])
     assert emu.count(ADD_URLS_PATH) == 0
 
 
@@ -152,24 +152,24 @@ async def test_quota_accounting_and_exhaustion(
     client: Open115Client, emu: Emulator115, access: str
 ) -> None:
     emu.offline_quota = 2
-    assert await client.offline_quota(access) == OfflineQuota(count=2, used=0, surplus=2)
-    results = await client.offline_add_urls(access, [MAGNET_A, MAGNET_B, HTTP_LINK])
+    assert await bearer(client, access).offline_quota() == OfflineQuota(count=2, used=0, surplus=2)
+    results = await bearer(client, access).offline_add_urls([MAGNET_A, MAGNET_B, HTTP_LINK])
     assert [r.status for r in results] == ["added", "added", "failed"]
     assert (results[2].code, results[2].message) == (CODE_NO_QUOTA, "云下载配额已用完")
-    assert await client.offline_quota(access) == OfflineQuota(count=2, used=2, surplus=0)
+    assert await bearer(client, access).offline_quota() == OfflineQuota(count=2, used=2, surplus=0)
 
 
 # ----- the task list ----------------------------------------------------------------------
 
 
 async def test_empty_task_list(client: Open115Client, access: str) -> None:
-    assert await client.offline_tasks(access) == TaskPage(1, 0, 0, ())
+    assert await bearer(client, access).offline_tasks() == TaskPage(1, 0, 0, ())
 
 
 async def test_failed_task(client: Open115Client, emu: Emulator115, access: str) -> None:
     emu.add_task(USER_ID, HTTP_LINK, size=5)
     emu.fail_task()
-    (task,) = (await client.offline_tasks(access)).tasks
+    (task,) = (await bearer(client, access).offline_tasks()).tasks
     assert (task.status, task.status_code, task.file_id, task.size) == (
         TaskStatus.FAILED,
         -1,
@@ -181,7 +181,7 @@ async def test_failed_task(client: Open115Client, emu: Emulator115, access: str)
 async def test_paging(client: Open115Client, emu: Emulator115, access: str) -> None:
     emu.tasks_per_page = 2
     hashes = [emu.add_task(USER_ID, f"{HTTP_LINK}?n={n}") for n in range(5)]
-    pages = [await client.offline_tasks(access, page) for page in (1, 2, 3, 4)]
+    pages = [await bearer(client, access).offline_tasks(page) for page in (1, 2, 3, 4)]
     assert [(p.page, p.page_count, p.count) for p in pages] == [(n, 3, 5) for n in (1, 2, 3, 4)]
     seen = [t.info_hash for p in pages for t in p.tasks]
     assert seen == hashes[::-1]  # newest first, each once; page 4 is empty
@@ -193,8 +193,8 @@ async def test_only_the_tokens_account(
     client: Open115Client, emu: Emulator115, access: str
 ) -> None:
     emu.add_task(OTHER_USER, MAGNET_A)
-    assert (await client.offline_tasks(access)).tasks == ()
-    assert await client.offline_add_urls(access, [MAGNET_A]) == [
+    assert (await bearer(client, access).offline_tasks()).tasks == ()
+    assert await bearer(client, access).offline_add_urls([MAGNET_A]) == [
         AddResult(MAGNET_A, "added", HASH_A, None, None)
     ]
 
@@ -203,12 +203,12 @@ async def test_download_progresses_with_the_clock(
     client: Open115Client, emu: Emulator115, access: str, clock: FakeClock
 ) -> None:
     emu.download_seconds = 600
-    await client.offline_add_urls(access, [HTTP_LINK])
+    await bearer(client, access).offline_add_urls([HTTP_LINK])
     clock.advance(150)
-    (task,) = (await client.offline_tasks(access)).tasks
+    (task,) = (await bearer(client, access).offline_tasks()).tasks
     assert (task.status, task.percent_done) == (TaskStatus.DOWNLOADING, 25.0)
     clock.advance(450)
-    (task,) = (await client.offline_tasks(access)).tasks
+    (task,) = (await bearer(client, access).offline_tasks()).tasks
     assert (task.status, task.size) == (TaskStatus.DONE, DEFAULT_TASK_SIZE)
 
 
@@ -302,7 +302,7 @@ async def test_task_variants(
     client: Open115Client, emu: Emulator115, raw: dict[str, Any], expected: OfflineTask
 ) -> None:
     emu.inject_body(TASK_LIST_PATH, _body({"page": 1, "page_count": 1, "count": 1, "tasks": [raw]}))
-    assert (await client.offline_tasks("at_sent")).tasks == (expected,)
+    assert (await bearer(client, "at_sent").offline_tasks()).tasks == (expected,)
 
 
 @pytest.mark.parametrize(
@@ -333,7 +333,7 @@ async def test_task_page_variants(
     client: Open115Client, emu: Emulator115, data: Any, expected: TaskPage
 ) -> None:
     emu.inject_body(TASK_LIST_PATH, _body(data))
-    assert await client.offline_tasks("at_sent") == expected
+    assert await bearer(client, "at_sent").offline_tasks() == expected
 
 
 @pytest.mark.parametrize(
@@ -362,7 +362,7 @@ async def test_quota_variants(
     client: Open115Client, emu: Emulator115, data: Any, expected: OfflineQuota
 ) -> None:
     emu.inject_body(QUOTA_PATH, _body(data))
-    assert await client.offline_quota("at_sent") == expected
+    assert await bearer(client, "at_sent").offline_quota() == expected
 
 
 @pytest.mark.parametrize(
@@ -414,22 +414,22 @@ async def test_add_answer_variants(
     client: Open115Client, emu: Emulator115, items: Any, expected: list[AddResult]
 ) -> None:
     emu.inject_body(ADD_URLS_PATH, _body(items))
-    assert await client.offline_add_urls("at_sent", [MAGNET_A, MAGNET_B]) == expected
+    assert await bearer(client, "at_sent").offline_add_urls([MAGNET_A, MAGNET_B]) == expected
 
 
 async def test_add_message_never_echoes_the_token(client: Open115Client, emu: Emulator115) -> None:
     item = {"state": False, "code": 10004, "message": "bad link at_sent_value", "url": MAGNET_A}
     emu.inject_body(ADD_URLS_PATH, _body([item]))
-    (result,) = await client.offline_add_urls("at_sent_value", [MAGNET_A])
+    (result,) = await bearer(client, "at_sent_value").offline_add_urls([MAGNET_A])
     assert result == AddResult(MAGNET_A, "failed", None, "bad link ***", 10004)
 
 
 # ----- errors: the access token, rate limits, transient failures ----------------------------
 
 CALLS = {
-    TASK_LIST_PATH: (TASKS, lambda c, t: c.offline_tasks(t)),
-    QUOTA_PATH: (QUOTA, lambda c, t: c.offline_quota(t)),
-    ADD_URLS_PATH: (ADD, lambda c, t: c.offline_add_urls(t, [MAGNET_A])),
+    TASK_LIST_PATH: (TASKS, lambda c, t: bearer(c, t).offline_tasks()),
+    QUOTA_PATH: (QUOTA, lambda c, t: bearer(c, t).offline_quota()),
+    ADD_URLS_PATH: (ADD, lambda c, t: bearer(c, t).offline_add_urls([MAGNET_A])),
 }
 
 
@@ -456,7 +456,7 @@ async def test_refused_access_token(
 async def test_rate_limited(
     client: Open115Client, emu: Emulator115, access: str, path: str, limit: int
 ) -> None:
-    what, call = CALLS.get(path, ("Reading the account", lambda c, t: c.user_info(t)))
+    what, call = CALLS.get(path, ("Reading the account", lambda c, t: bearer(c, t).user_info()))
     emu.proapi_limit = limit
     err = await fails(Open115RateLimitError, call(client, access), emu)
     if limit == PROAPI_LIMIT_HTTP_429:
@@ -509,7 +509,7 @@ async def test_account_as_115_sends_it(
 ) -> None:
     emu.float_sizes = True
     emu.set_vip(USER_ID, None)
-    assert await client.user_info(access) == Account(
+    assert await bearer(client, access).user_info() == Account(
         user_id=str(USER_ID),
         user_name=USER_NAME,
         space_total=2 * 1024**4,
@@ -517,14 +517,14 @@ async def test_account_as_115_sends_it(
         space_remain=2 * 1024**4 - 512 * 1024**3,
     )
     emu.set_vip(USER_ID, "SVIP", 1_800_000_000)
-    account = await client.user_info(access)
+    account = await bearer(client, access).user_info()
     assert (account.vip_level, account.vip_expire) == ("SVIP", _at(1_800_000_000))
 
 
 async def test_float_task_sizes(client: Open115Client, emu: Emulator115, access: str) -> None:
     emu.float_sizes = True
     emu.add_task(USER_ID, MAGNET_A)
-    (task,) = (await client.offline_tasks(access)).tasks
+    (task,) = (await bearer(client, access).offline_tasks()).tasks
     assert task.size == 734003200
 
 
@@ -561,7 +561,7 @@ async def test_emulator_del_and_clear(
         f"{base_url}{CLEAR_TASK_PATH}", data={"flag": "0"}, headers=headers
     ) as resp:
         assert (await resp.json())["state"] is True
-    assert [t.info_hash for t in (await client.offline_tasks(access)).tasks] == [
+    assert [t.info_hash for t in (await bearer(client, access).offline_tasks()).tasks] == [
         info_hash_of(HTTP_LINK),
         HASH_B,
     ]
@@ -569,6 +569,6 @@ async def test_emulator_del_and_clear(
         f"{base_url}{DEL_TASK_PATH}", data={"info_hash": HASH_B}, headers=headers
     ) as resp:
         assert (await resp.json())["state"] is True
-    assert [t.info_hash for t in (await client.offline_tasks(access)).tasks] == [
+    assert [t.info_hash for t in (await bearer(client, access).offline_tasks()).tasks] == [
         info_hash_of(HTTP_LINK)
     ]

@@ -12,10 +12,11 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .account_coordinator import AccountCoordinator, async_remove_store
+from .auth import KeeperAuth
 from .const import DOMAIN, ENV_BASE_URL, LOGGER
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
-from .helpers import async_flush_config_entries, base_url_override
+from .helpers import async_flush_config_entries, base_url_override, create_client
 from .issues import async_delete_issues, async_track_issues
 from .keeper import TokenKeeper
 from .pacing import DATA_SHARED
@@ -47,9 +48,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
     keeper = TokenKeeper(hass, entry)
     entry.async_on_unload(async_track_issues(hass, keeper))
     await keeper.async_config_entry_first_refresh()
-    account = AccountCoordinator(hass, entry)
+    client = create_client(hass, KeeperAuth(keeper))
+    account = AccountCoordinator(hass, entry, client)
     await account.async_restore()
-    entry.runtime_data = Open115Data(keeper=keeper, account=account)
+    entry.runtime_data = Open115Data(keeper=keeper, account=account, client=client)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # The account is read like any consumer would, once the entry is loaded; without a stored
     # read its entities are unavailable until the first read succeeds (a failure never fails

@@ -1,16 +1,13 @@
 """The account and its cloud downloads: storage, VIP, the quota and the task list.
 
-It reads 115 with the keeper's access token, asked for through the public consumer API like
-any other integration would (`async_get_access_token`, with `rejected_token` when 115 refuses
-it). It never refreshes, and its failures never touch the token's state: its own entities go
+It reads 115 through the entry's client, which asks the keeper for its access token before
+each request and reports a refused one itself (`auth.KeeperAuth`). It never refreshes, and its failures never touch the token's state: its own entities go
 unavailable instead. It polls rarely while nothing downloads and every minute while a task
 runs, and it reports each task that finishes or fails once, across restarts.
 """
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Final, override
 
 from homeassistant.core import HomeAssistant
@@ -26,7 +23,7 @@ from .account_store import (
     async_save,
     stored_data,
 )
-from .api import Account, Open115AccessTokenError, Open115Client, Open115Error
+from .api import Account, Open115Client, Open115Error
 from .api.errors import Open115RateLimitError
 from .api.offline import OfflineQuota, OfflineTask, TaskStatus
 from .const import (
@@ -43,9 +40,7 @@ from .const import (
     SLOW_BACKOFF_MAX,
     SLOW_BACKOFF_START,
 )
-from .consumer import async_get_access_token
 from .data import Open115ConfigEntry
-from .helpers import create_client
 
 SAVE_DELAY: Final = 60.0  # seconds: the last read is written this late (reported tasks at once)
 # A read due at most this much early still counts as due (the poll timer drifts a little).
@@ -91,7 +86,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         self,
         hass: HomeAssistant,
         entry: Open115ConfigEntry,
-        client: Open115Client | None = None,
+        client: Open115Client,
     ) -> None:
         """Prepare; the first read is `async_start`'s."""
         super().__init__(
@@ -101,9 +96,8 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
             name=f"{DOMAIN} {entry.title} account",
             update_interval=IDLE_TASKS_INTERVAL,
         )
-        self.client = client or create_client(hass)
+        self.client = client
         self.user_id = entry.unique_id or ""
-        self.request_count = 0  # proapi requests sent (diagnostics)
         self._store = account_store(hass, entry.entry_id)
         self._stored = Stored()
         self._account: Account | None = None
@@ -146,20 +140,10 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
 
     # ----- reading ------------------------------------------------------------------------
 
-    async def async_call[T](self, request: Callable[[str], Awaitable[T]]) -> T:
-        """Run `request(access_token)`; when 115 refuses the token, report it and retry once.
-
-        The token is asked for right before the request, so none is held past a refresh.
-        """
-        entry_id = self.config_entry.entry_id
-        token = await async_get_access_token(self.hass, entry_id)
-        self.request_count += 1
-        try:
-            return await request(token)
-        except Open115AccessTokenError:
-            token = await async_get_access_token(self.hass, entry_id, rejected_token=token)
-            self.request_count += 1
-            return await request(token)
+    @property
+    def request_count(self) -> int:
+        """Open API requests the entry's client sent (diagnostics)."""
+        return self.client.proapi_requests
 
     @override
     async def _async_update_data(self) -> AccountData:
@@ -204,14 +188,14 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         if self._due(self._account_at, now) or any(
             e.event_type == CLOUD_DOWNLOAD_FINISHED for e in events
         ):
-            self._account = await self.async_call(self.client.user_info)
+            self._account = await self.client.user_info()
             self._account_at = now
         if (
             self._quota_stale
             or self._due(self._quota_at, now)
             or any(task.info_hash not in known for task in tasks)
         ):
-            self._quota = await self.async_call(self.client.offline_quota)
+            self._quota = await self.client.offline_quota()
             self._quota_at = now
             self._quota_stale = False
         self._tasks_at = now
@@ -244,14 +228,14 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         running = (
             {t.info_hash for t in self.data.tasks if t.status in ACTIVE} if self.data else set()
         )
-        page = await self.async_call(self.client.offline_tasks)
+        page = await self.client.offline_tasks()
         tasks = list(page.tasks)
         number = 1
         while number < min(page.page_count, MAX_TASK_PAGES) and running - {
             task.info_hash for task in tasks
         }:
             number += 1
-            more = await self.async_call(partial(self.client.offline_tasks, page=number))
+            more = await self.client.offline_tasks(number)
             tasks.extend(more.tasks)
         return tuple(tasks)
 

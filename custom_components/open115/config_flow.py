@@ -20,6 +20,7 @@ from .api import (
     Open115Error,
     Open115RateLimitError,
     Open115TransientError,
+    StaticAccessToken,
     TokenPair,
 )
 from .const import CONF_REFRESH_TOKEN, DOMAIN, LOGGER
@@ -104,7 +105,9 @@ class Open115ConfigFlow(QrSignInConfigFlow, domain=DOMAIN):
                 # token is the live one now.
                 self._validated = (token, await client.refresh(self._validated[1].refresh_token))
             pair = self._validated[1]
-            account = await client.user_info(pair.access_token)
+            account = await create_client(
+                self.hass, StaticAccessToken(pair.access_token)
+            ).user_info()
         except Open115AuthError as err:
             if err.reason == "revoked":
                 errors["base"] = "revoked_token"

@@ -16,6 +16,7 @@ from .api import (
     Open115Error,
     Open115RateLimitError,
     Open115TransientError,
+    StaticAccessToken,
     make_pkce,
 )
 from .const import CONF_APP_ID, DOMAIN, LOGGER
@@ -179,7 +180,9 @@ class QrSignInConfigFlow(Open115BaseConfigFlow):
             elif self._qr_pair.expires_at <= dt_util.utcnow() + MIN_ACCESS_VALIDITY:
                 self._qr_pair = await client.refresh(self._qr_pair.refresh_token)
             pair = self._qr_pair
-            account = await client.user_info(pair.access_token)
+            account = await create_client(
+                self.hass, StaticAccessToken(pair.access_token)
+            ).user_info()
         except Open115TransientError:
             errors["base"] = "cannot_connect"
         except Open115RateLimitError:

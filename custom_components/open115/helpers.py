@@ -6,7 +6,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util.hass_dict import HassKey
 
-from .api import Open115Client
+from .api import AccessTokenSource, Open115Client
 from .const import DOMAIN, ENV_BASE_URL, LOGGER
 
 # Set once the flush found no store to write to (so that the error is logged once).
@@ -18,9 +18,9 @@ def base_url_override() -> str | None:
     return os.environ.get(ENV_BASE_URL) or None
 
 
-def create_client(hass: HomeAssistant) -> Open115Client:
-    """A 115 client on Home Assistant's shared HTTP session."""
-    return Open115Client(async_get_clientsession(hass), base_url=base_url_override())
+def create_client(hass: HomeAssistant, auth: AccessTokenSource | None = None) -> Open115Client:
+    """A 115 client on Home Assistant's shared HTTP session; `auth` gives its access tokens."""
+    return Open115Client(async_get_clientsession(hass), base_url=base_url_override(), auth=auth)
 
 
 async def async_flush_config_entries(hass: HomeAssistant) -> None:

@@ -3,7 +3,6 @@
 And add cloud downloads (any user).
 """
 
-from functools import partial
 import re
 from typing import Final
 
@@ -149,9 +148,7 @@ async def _async_add_cloud_download(call: ServiceCall) -> ServiceResponse:
     entry: Open115ConfigEntry = keeper.config_entry
     account = entry.runtime_data.account
     try:
-        results = await account.async_call(
-            partial(account.client.offline_add_urls, urls=links, folder_id=folder_id)
-        )
+        results = await entry.runtime_data.client.offline_add_urls(links, folder_id)
     except Open115RateLimitError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

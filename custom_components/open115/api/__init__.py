@@ -3,7 +3,8 @@
 `transport` sends requests, `errors` maps 115's answers to typed errors (the one place that
 does), `auth` refreshes tokens and signs in by QR code, `account` reads the account, `offline`
 reads and adds cloud downloads, `files` lists, deletes and downloads drive files, `upload`
-and `oss` upload them. The package imports nothing from Home Assistant, so that it
+and `oss` upload them, `token_source` is where the Open API calls get their access
+token (asked before each request; a refused one is reported there once). The package imports nothing from Home Assistant, so that it
 can become a library of its own, and never logs, formats or repr()s a token.
 """
 
@@ -55,6 +56,7 @@ from .offline import (
     TaskStatus,
 )
 from .oss import OssCredentials, OssTarget, OssUpload
+from .token_source import AccessTokenSource, StaticAccessToken
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
 from .upload import Digest, UploadApi, UploadedFile, UploadTicket
 from .values import as_int, as_number, as_size
@@ -81,6 +83,7 @@ __all__ = [
     "TRANSIENT_HTTP_STATUSES",
     "VERIFIER_MAX_LENGTH",
     "VERIFIER_MIN_LENGTH",
+    "AccessTokenSource",
     "Account",
     "AddResult",
     "AddStatus",
@@ -111,6 +114,7 @@ __all__ = [
     "OssTarget",
     "OssUpload",
     "Pkce",
+    "StaticAccessToken",
     "TaskPage",
     "TaskStatus",
     "TokenPair",

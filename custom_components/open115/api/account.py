@@ -25,9 +25,9 @@ class Account:
 class AccountApi(Transport):
     """The account calls of the Open API."""
 
-    async def user_info(self, access_token: str) -> Account:
-        """Read the account that owns `access_token`."""
-        body = await self._proapi("GET", "/open/user/info", "Reading the account", access_token)
+    async def user_info(self) -> Account:
+        """Read the account that owns the client's access token."""
+        body = await self._proapi("GET", "/open/user/info", "Reading the account")
         data = body.get("data")
         if not isinstance(data, dict):
             raise Open115TransientError("Reading the account failed: no data in the answer")

@@ -67,7 +67,16 @@ class Open115TransientError(Open115Error):
 
 
 class Open115AccessTokenError(Open115Error):
-    """The access token was refused (expired, revoked or malformed): refresh it."""
+    """The access token was refused (expired, revoked or malformed): refresh it.
+
+    `reported`: the client already told its token source, and got no token that 115 took
+    (a refusal a new token does not cure, such as 40140118 or 40100000); do not report it again.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reported: bool = False) -> None:
+        """Keep the code, and whether the refusal was reported to the token source."""
+        super().__init__(message, code=code)
+        self.reported = reported
 
 
 class Open115ApiError(Open115Error):

@@ -87,12 +87,10 @@ class AddResult:
 class OfflineApi(Transport):
     """The cloud-download calls of the Open API."""
 
-    async def offline_tasks(self, access_token: str, page: int = 1) -> TaskPage:
+    async def offline_tasks(self, page: int = 1) -> TaskPage:
         """Read one page (from 1) of the account's cloud-download tasks."""
         what = "Reading the cloud downloads"
-        body = await self._proapi(
-            "GET", TASK_LIST_PATH, what, access_token, params={"page": str(page)}
-        )
+        body = await self._proapi("GET", TASK_LIST_PATH, what, params={"page": str(page)})
         data = body.get("data")
         if isinstance(data, list) and not data:
             data = {}  # an empty PHP array: no tasks
@@ -111,14 +109,14 @@ class OfflineApi(Transport):
             tasks=tasks,
         )
 
-    async def offline_quota(self, access_token: str) -> OfflineQuota:
+    async def offline_quota(self) -> OfflineQuota:
         """Read the cloud-download quota: tasks in it, used, and left.
 
         Without the totals, the packages' numbers are summed; a missing `surplus` is
         `count - used`.
         """
         what = "Reading the cloud-download quota"
-        body = await self._proapi("GET", QUOTA_PATH, what, access_token)
+        body = await self._proapi("GET", QUOTA_PATH, what)
         data = body.get("data")
         if isinstance(data, list) and not data:
             data = {}
@@ -134,7 +132,7 @@ class OfflineApi(Transport):
         return OfflineQuota(count=count, used=used, surplus=surplus)
 
     async def offline_add_urls(
-        self, access_token: str, urls: Sequence[str], folder_id: str | None = None
+        self, urls: Sequence[str], folder_id: str | None = None
     ) -> list[AddResult]:
         """Add a cloud-download task for each link; one result per link, in their order.
 
@@ -147,13 +145,11 @@ class OfflineApi(Transport):
         form = {"urls": "\n".join(urls)}
         if folder_id is not None:
             form["wp_path_id"] = folder_id
-        body = await self._proapi("POST", ADD_URLS_PATH, what, access_token, data=form)
+        body = await self._proapi("POST", ADD_URLS_PATH, what, data=form)
         data = body.get("data")
         items = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
         if len(items) == len(urls):
-            return [
-                _add_result(url, item, access_token) for url, item in zip(urls, items, strict=True)
-            ]
+            return [_add_result(url, item) for url, item in zip(urls, items, strict=True)]
         # Not one item per link: match them by URL.
         left = list(items)
         results = []
@@ -163,7 +159,7 @@ class OfflineApi(Transport):
                 results.append(AddResult(url, "failed", None, None, None))
             else:
                 left.remove(item)
-                results.append(_add_result(url, item, access_token))
+                results.append(_add_result(url, item))
         return results
 
 
@@ -235,7 +231,7 @@ def _task(item: Any) -> OfflineTask | None:
     )
 
 
-def _add_result(url: str, item: dict[str, Any], secret: str) -> AddResult:
+def _add_result(url: str, item: dict[str, Any]) -> AddResult:
     raw_code = item.get("code")
     if raw_code is None:
         raw_code = item.get("errno")
@@ -243,8 +239,6 @@ def _add_result(url: str, item: dict[str, Any], secret: str) -> AddResult:
     state = item.get("state")
     ok = as_int(state) == 1 if state is not None else not code
     message = _text(item.get("message")) or _text(item.get("error")) or None
-    if message and secret:
-        message = message.replace(secret, "***")
     info_hash = _text(item.get("info_hash")) or None
     if code == CODE_TASK_EXISTS:
         status: AddStatus = "duplicate"
