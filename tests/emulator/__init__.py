@@ -4,13 +4,14 @@ It models the rules of shared/spec/115-open-api.md: refresh-token rotation (a us
 void, 40140120), the one-year refresh-token limit (40140119), the per-app authorization limit
 (a newer authorization kills the oldest, 40140116), frequency control (40140117), expiring
 access tokens on /open/user/info and the other proapi paths (40140125), cloud downloads
-(/open/offline/*: tasks, quota, duplicates), proapi's rate limit, and per-request fault
-injection. It never sleeps
+(/open/offline/*: tasks, quota, duplicates), the drive (/open/ufile/*, /open/folder/*, download
+links), uploads (/open/upload/*) and an Aliyun OSS stand-in for them, proapi's rate limit, and
+per-request fault injection. It never sleeps
 for real time: a "hang" fault waits on an event until the client gives up or the emulator
 stops, so it works under Home Assistant's frozen test clock.
 
-Each group of endpoints is a module of its own (auth, account, device_code, offline) on a shared
-core; `control` adds the standalone process. Run it alone with `python -m tests.emulator --port 8115` (scripts/develop does).
+Each group of endpoints is a module of its own (auth, account, device_code, offline, drive,
+upload, oss) on a shared core; `control` adds the standalone process. Run it alone with `python -m tests.emulator --port 8115` (scripts/develop does).
 """
 
 from dataclasses import dataclass
@@ -61,6 +62,22 @@ from .device_code import (
     DeviceCodeEndpoints,
     EmulatedDeviceCode,
 )
+from .drive import (
+    CDN_PREFIX,
+    CODE_FOLDER_EXISTS,
+    CODE_FOLDER_MISSING,
+    CODE_NO_SUCH_FILE,
+    DELETE_PATH,
+    DOWNURL_PATH,
+    DRIVE_PATHS,
+    FILES_PATH,
+    FOLDER_ADD_PATH,
+    FOLDER_INFO_PATH,
+    MAX_LIST_LIMIT,
+    DriveEndpoints,
+    DriveNode,
+    sha1_hex,
+)
 from .offline import (
     ADD_URLS_PATH,
     CLEAR_TASK_PATH,
@@ -80,6 +97,14 @@ from .offline import (
     OfflineEndpoints,
     info_hash_of,
 )
+from .oss import (
+    FAULT_CALLBACK_FAILED,
+    FAULT_DROP_PART,
+    FAULT_TOKEN_EXPIRED,
+    OSS_FAULTS,
+    OssEndpoints,
+    region_of,
+)
 from .proapi import (
     CODE_LIMIT_REACHED,
     CODE_TOKEN_FORMAT,
@@ -88,15 +113,35 @@ from .proapi import (
     PROAPI_LIMIT_HTTP_429,
     ProapiEndpoints,
 )
+from .upload import (
+    CODE_NO_UPLOAD,
+    OSS_BUCKET,
+    OSS_ENDPOINT,
+    STATUS_INSTANT,
+    STATUS_SIGN_FAILED_AFTER,
+    STATUS_SIGN_NEEDED,
+    STATUS_SIGN_WRONG,
+    STATUS_UPLOAD,
+    UPLOAD_INIT_PATH,
+    UPLOAD_PATHS,
+    UPLOAD_RESUME_PATH,
+    UPLOAD_TOKEN_PATH,
+    OssCredentials,
+    PendingUpload,
+    UploadEndpoints,
+)
 
 
 @dataclass
-class Emulator115(RefreshEndpoint, AccountEndpoints, DeviceCodeEndpoints, OfflineEndpoints):
+class Emulator115(
+    RefreshEndpoint, AccountEndpoints, DeviceCodeEndpoints, OfflineEndpoints, OssEndpoints
+):
     """The emulated 115 service: every group of endpoints on one core; `app()` serves it."""
 
 
 __all__ = [
     "ADD_URLS_PATH",
+    "CDN_PREFIX",
     "CHALLENGE_DIGESTS",
     "CLEAR_TASK_PATH",
     "CODE_BAD_APP_ID",
@@ -105,10 +150,14 @@ __all__ = [
     "CODE_BAD_DEVICE_CODE",
     "CODE_BAD_LINK",
     "CODE_BAD_SIGN",
+    "CODE_FOLDER_EXISTS",
+    "CODE_FOLDER_MISSING",
     "CODE_LIMIT_REACHED",
     "CODE_NO_CHALLENGE",
     "CODE_NO_QUOTA",
     "CODE_NO_SIGN",
+    "CODE_NO_SUCH_FILE",
+    "CODE_NO_UPLOAD",
     "CODE_TASK_EXISTS",
     "CODE_TOKEN_FORMAT",
     "CODE_TOKEN_INVALID",
@@ -118,12 +167,17 @@ __all__ = [
     "DEFAULT_APP_ID",
     "DEFAULT_TASK_SIZE",
     "DEFAULT_VIP_LEVEL",
+    "DELETE_PATH",
     "DEL_TASK_PATH",
     "DEVICE_CODE_PATH",
     "DEVICE_TOKEN_PATH",
+    "DOWNURL_PATH",
+    "DRIVE_PATHS",
     "FAULTS",
+    "FAULT_CALLBACK_FAILED",
     "FAULT_CODELESS",
     "FAULT_DROP_AFTER_ROTATE",
+    "FAULT_DROP_PART",
     "FAULT_HANG",
     "FAULT_HTML",
     "FAULT_HTTP_429",
@@ -131,7 +185,15 @@ __all__ = [
     "FAULT_HTTP_502",
     "FAULT_NO_REFRESH_TOKEN",
     "FAULT_RESET",
+    "FAULT_TOKEN_EXPIRED",
+    "FILES_PATH",
+    "FOLDER_ADD_PATH",
+    "FOLDER_INFO_PATH",
+    "MAX_LIST_LIMIT",
     "OFFLINE_PATHS",
+    "OSS_BUCKET",
+    "OSS_ENDPOINT",
+    "OSS_FAULTS",
     "PROAPI_LIMIT_HTTP_429",
     "QR_CANCELLED",
     "QR_CONFIRMED",
@@ -145,12 +207,23 @@ __all__ = [
     "STATUS_DONE",
     "STATUS_DOWNLOADING",
     "STATUS_FAILED",
+    "STATUS_INSTANT",
+    "STATUS_SIGN_FAILED_AFTER",
+    "STATUS_SIGN_NEEDED",
+    "STATUS_SIGN_WRONG",
+    "STATUS_UPLOAD",
     "TASK_LIST_PATH",
+    "UPLOAD_INIT_PATH",
+    "UPLOAD_PATHS",
+    "UPLOAD_RESUME_PATH",
+    "UPLOAD_TOKEN_PATH",
     "USER_INFO_PATH",
     "YEAR",
     "AccessToken",
     "Account",
     "DeviceCodeEndpoints",
+    "DriveEndpoints",
+    "DriveNode",
     "EmulatedDeviceCode",
     "EmulatedTask",
     "Emulator115",
@@ -158,7 +231,13 @@ __all__ = [
     "Grant",
     "LoggedRequest",
     "OfflineEndpoints",
+    "OssCredentials",
+    "OssEndpoints",
+    "PendingUpload",
     "ProapiEndpoints",
     "RunningEmulator",
+    "UploadEndpoints",
     "info_hash_of",
+    "region_of",
+    "sha1_hex",
 ]
