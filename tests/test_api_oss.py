@@ -45,7 +45,9 @@ HEADER_NAMES = st.sampled_from(
 )
 REGIONS = st.sampled_from(["cn-shenzhen", "cn-hangzhou", "cn-beijing", "ap-southeast-1"])
 TIMES = st.datetimes(
-    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(2020, 1, 1),  # noqa: DTZ001 (hypothesis: naive bounds)
+    max_value=datetime(2035, 12, 31),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 SECRETS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)
 

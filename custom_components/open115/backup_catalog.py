@@ -110,16 +110,18 @@ class BackupCatalog:
         tars = {f.name: f for f in files if not f.is_folder and f.name.endswith(".tar")}
         found: dict[str, StoredBackup] = {}
         seen: set[str] = set()
+        changed = False
         for meta in files:
             if meta.is_folder or not meta.name.endswith(METADATA_SUFFIX):
                 continue
             seen.add(meta.file_id)
             body = cache.get(meta.file_id)
             if body is None:
-                body = await self._async_read_metadata(meta)
-                if body is None:
-                    continue
-                cache[meta.file_id] = body
+                # Not open115's (or unreadable): cached as {} so that it is read only once.
+                body = cache[meta.file_id] = await self._async_read_metadata(meta) or {}
+                changed = True
+            if not body:
+                continue
             tar = tars.get(body["tar"])
             if tar is None:
                 continue  # a metadata file without its tar is not a backup
@@ -128,7 +130,8 @@ class BackupCatalog:
         if stale := set(cache) - seen:
             for file_id in stale:
                 del cache[file_id]
-        self._store.async_delay_save(lambda: {"metadata": cache}, 1)
+        if changed or stale:
+            await self._store.async_save({"metadata": cache})
         return found
 
     async def async_remember(self, file_id: str, raw: bytes) -> None:
@@ -136,7 +139,7 @@ class BackupCatalog:
         cache = await self._async_cache()
         if (body := parse_metadata(raw)) is not None:
             cache[file_id] = body
-            self._store.async_delay_save(lambda: {"metadata": cache}, 1)
+            await self._store.async_save({"metadata": cache})
 
     async def _async_cache(self) -> dict[str, dict[str, Any]]:
         if self._cache is None:

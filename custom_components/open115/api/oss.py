@@ -265,7 +265,8 @@ class OssUpload:
         target, credentials = self._target, self._credentials
         host = f"{target.bucket}.{endpoint_host(credentials.endpoint)}"
         headers: dict[str, str] = {}
-        if body is not None:
+        if method in ("POST", "PUT"):
+            # aiohttp adds one to every POST and PUT: set (and sign) it ourselves.
             headers["Content-Type"] = content_type
         if complete:
             headers["x-oss-callback"] = base64.b64encode(target.callback.encode()).decode()

@@ -65,11 +65,13 @@ class Digest:
     preid: str = ""
 
 
-def part_size_for(size: int, minimum: int = PART_SIZE) -> int:
+def part_size_for(size: int, minimum: int) -> int:
     """The part size: `minimum`, or larger (whole MiB) to stay within OSS's 10,000 parts."""
     needed = -(-size // MAX_PARTS)
+    if needed <= minimum:
+        return minimum
     mib = 1024 * 1024
-    return max(minimum, -(-needed // mib) * mib)
+    return -(-needed // mib) * mib
 
 
 async def digest(open_stream: OpenStream) -> Digest:
@@ -201,7 +203,7 @@ class UploadApi(Transport):
         file_name: str,
         open_stream: OpenStream,
         on_progress: Progress = lambda _: None,
-        part_size: int = PART_SIZE,
+        part_size: int | None = None,
     ) -> UploadedFile:
         """Upload one file into `folder_id`: hash it, init (sign check), then instant or OSS."""
         requests = 0
@@ -243,7 +245,7 @@ class UploadApi(Transport):
         base = self.proapi_url if self.proapi_url != PROAPI_URL else None
         oss = OssUpload(self._session, ticket.target, credentials, renew, base_url=base)
         answer = await _send(
-            oss, open_stream, file, part_size_for(file.size, part_size), on_progress
+            oss, open_stream, file, part_size_for(file.size, part_size or PART_SIZE), on_progress
         )
         return UploadedFile(
             str(answer.get("file_id") or ticket.file_id),
