@@ -281,5 +281,5 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         """Read the account's storage now (a backup was stored or deleted): one read, no polling."""
         self._account_at = None
         self.config_entry.async_create_background_task(
-            self.hass, self.async_request_refresh(), f"{DOMAIN} storage read"
+            self.hass, self.async_refresh(), f"{DOMAIN} storage read"
         )

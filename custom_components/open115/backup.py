@@ -164,8 +164,7 @@ class Open115BackupAgent(BackupAgent):
             except Open115Error as err:
                 LOGGER.warning("Removing the tar of a failed backup failed: %s", err)
             raise
-        finally:
-            self._nudge_account()
+        self._nudge_account()
         await self.catalog.async_remember(stored.file_id, meta)
         LOGGER.debug(
             "Backup %s stored in %s%s",
