@@ -29,6 +29,7 @@ PAGE_LIMIT: Final = 1150  # the most /open/ufile/files gives per page
 DOWNLOAD_CHUNK: Final = 1024 * 1024
 DOWNLOAD_RESUMES: Final = 3  # a cut-short download goes on with Range this many times
 DOWNLOAD_READ_TIMEOUT: Final = 60.0
+HASH_BATCH: Final = 4 * 1024 * 1024  # bytes hashed per trip to a worker thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,11 @@ def _file(item: dict[str, Any]) -> DriveFile | None:
         pick_code=pick_code if isinstance(pick_code, str) else "",
         is_folder=str(item.get("fc")) == "0",
     )
+
+
+def _update(sha1: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        sha1.update(chunk)
 
 
 class FilesApi(Transport):
@@ -181,6 +187,10 @@ class FilesApi(Transport):
         size and SHA1 at the end.
         """
         sha1 = hashlib.sha1(usedforsecurity=False)
+        loop = asyncio.get_running_loop()
+        hashing: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        batched = 0
         received = 0
         resumes = 0
         while True:
@@ -200,7 +210,15 @@ class FilesApi(Transport):
                             f"Downloading the file failed with HTTP {resp.status}"
                         )
                     async for chunk in resp.content.iter_chunked(chunk_size):
-                        sha1.update(chunk)
+                        # Hashed in a thread (hashlib lets go of the GIL) while the next
+                        # chunks arrive: in order, a batch of HASH_BATCH bytes at a time.
+                        batch.append(chunk)
+                        batched += len(chunk)
+                        if batched >= HASH_BATCH:
+                            if hashing is not None:
+                                await hashing
+                            hashing = loop.run_in_executor(None, _update, sha1, batch)
+                            batch, batched = [], 0
                         received += len(chunk)
                         yield chunk
             except (aiohttp.ClientError, socket.gaierror, OSError, TimeoutError) as err:
@@ -213,6 +231,9 @@ class FilesApi(Transport):
                 await asyncio.sleep(0)
                 continue
             break
+        if hashing is not None:
+            await hashing
+        _update(sha1, batch)
         if link.size and received != link.size:
             raise Open115TransientError(
                 f"Downloading the file failed: {received} of {link.size} bytes arrived"

@@ -269,44 +269,43 @@ def _check(file: Digest, size: int, sha1: hashlib._Hash) -> None:
 async def _send(
     oss: OssUpload, open_stream: OpenStream, file: Digest, part_size: int, on_progress: Progress
 ) -> dict[str, Any]:
-    """Send a new opening of the stream: one PutObject, or multipart (aborted on failure)."""
+    """Send a new opening of the stream: one PutObject, or multipart (aborted on failure).
+
+    One buffer of a part's size is filled and sent, then filled again: memory grows by one
+    part, whatever the file's size.
+    """
     sha1 = hashlib.sha1(usedforsecurity=False)
-    size = 0
-    buffer = bytearray()
+    size = filled = 0
+    single = file.size <= part_size
+    buffer = bytearray(max(file.size, 1) if single else part_size)
     stream = await open_stream()
-    if file.size <= part_size:
-        async for chunk in stream:
-            sha1.update(chunk)
-            size += len(chunk)
-            if size > part_size:
-                break
-            buffer += chunk
-        _check(file, size, sha1)
-        answer = await oss.put_object(buffer)
-        on_progress(size)
-        return answer
-    await oss.initiate()
+    if not single:
+        await oss.initiate()
     try:
         async for chunk in stream:
             sha1.update(chunk)
             size += len(chunk)
             if size > file.size:
-                _check(file, size, sha1)
+                _check(file, size, sha1)  # longer than the hashed reading
             view = memoryview(chunk)
-            while len(buffer) + len(view) >= part_size:
-                cut = part_size - len(buffer)
-                buffer += view[:cut]
-                view = view[cut:]
-                await oss.upload_part(buffer)
-                on_progress(len(oss.etags) * part_size)
-                buffer = bytearray()
-            buffer += view
-        if buffer:
-            await oss.upload_part(buffer)
-            buffer = bytearray()
+            while view:
+                take = min(len(buffer) - filled, len(view))
+                buffer[filled : filled + take] = view[:take]
+                filled += take
+                view = view[take:]
+                if filled == part_size and not single:
+                    await oss.upload_part(memoryview(buffer))
+                    on_progress(len(oss.etags) * part_size)
+                    filled = 0
         _check(file, size, sha1)
-        on_progress(size)
-        return await oss.complete()
+        if single:
+            answer = await oss.put_object(memoryview(buffer)[:filled])
+        else:
+            if filled:
+                await oss.upload_part(memoryview(buffer)[:filled])
+            answer = await oss.complete()
     except BaseException:
         await oss.abort()
         raise
+    on_progress(size)
+    return answer
