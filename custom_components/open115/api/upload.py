@@ -5,10 +5,12 @@ and of OpenList `drivers/115_open` and 115-sdk-go `upload.go`: 115 needs the who
 before the first byte goes out, so the stream is read twice (a third, partial read answers the
 sign check). The bytes sent are hashed again and must match the SHA1 given to `upload/init`:
 a changed stream aborts the OSS upload before it completes, so 115 never holds a mismatch.
-Memory: one part in flight, never the file.
+Memory: one part in flight while the next is read, never the file.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 import hashlib
@@ -266,22 +268,60 @@ def _check(file: Digest, size: int, sha1: hashlib._Hash) -> None:
         )
 
 
+class _Parts:
+    """Multipart sending, one part in flight while the next is filled (two part buffers)."""
+
+    def __init__(self, oss: OssUpload, part_size: int, on_progress: Progress) -> None:
+        self._oss = oss
+        self._on_progress = on_progress
+        self.buffers = (bytearray(part_size), bytearray(part_size))
+        self.current = 0
+        self._sending: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self.sent = 0
+
+    async def send(self, length: int) -> None:
+        """Send the current buffer's first `length` bytes; fill the other one meanwhile."""
+        await self.wait()
+        part = memoryview(self.buffers[self.current])[:length]
+        self._sending = asyncio.create_task(self._oss.upload_part(part))
+        self._in_flight = length
+        self.current ^= 1
+
+    async def wait(self) -> None:
+        """Wait for the part in flight (its failure is raised here)."""
+        if self._sending is not None:
+            sending, self._sending = self._sending, None
+            await sending
+            self.sent += self._in_flight
+            self._on_progress(self.sent)
+
+    async def cancel(self) -> None:
+        """Stop the part in flight (before the upload is aborted)."""
+        if self._sending is not None:
+            self._sending.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sending
+            self._sending = None
+
+
 async def _send(
     oss: OssUpload, open_stream: OpenStream, file: Digest, part_size: int, on_progress: Progress
 ) -> dict[str, Any]:
     """Send a new opening of the stream: one PutObject, or multipart (aborted on failure).
 
-    One buffer of a part's size is filled and sent, then filled again: memory grows by one
-    part, whatever the file's size.
+    Multipart: one part is in flight while the next is read into a second buffer, so memory
+    grows by two parts, whatever the file's size.
     """
     sha1 = hashlib.sha1(usedforsecurity=False)
     size = filled = 0
     single = file.size <= part_size
-    buffer = bytearray(max(file.size, 1) if single else part_size)
+    parts = None if single else _Parts(oss, part_size, on_progress)
+    buffer = bytearray(max(file.size, 1)) if parts is None else parts.buffers[0]
     stream = await open_stream()
-    if not single:
-        await oss.initiate()
     try:
+        if parts is not None:
+            await oss.initiate()
         async for chunk in stream:
             sha1.update(chunk)
             size += len(chunk)
@@ -293,19 +333,22 @@ async def _send(
                 buffer[filled : filled + take] = view[:take]
                 filled += take
                 view = view[take:]
-                if filled == part_size and not single:
-                    await oss.upload_part(memoryview(buffer))
-                    on_progress(len(oss.etags) * part_size)
-                    filled = 0
+                if parts is not None and filled == part_size:
+                    await parts.send(filled)
+                    buffer, filled = parts.buffers[parts.current], 0
         _check(file, size, sha1)
-        if single:
+        if parts is None:
             answer = await oss.put_object(memoryview(buffer)[:filled])
         else:
             if filled:
-                await oss.upload_part(memoryview(buffer)[:filled])
+                await parts.send(filled)
+            await parts.wait()
             answer = await oss.complete()
     except BaseException:
+        if parts is not None:
+            await parts.cancel()
         await oss.abort()
         raise
-    on_progress(size)
+    if parts is None:
+        on_progress(size)
     return answer
