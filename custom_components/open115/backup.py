@@ -65,31 +65,26 @@ def async_register_backup_agents_listener(
     return remove_listener
 
 
-def _translation_key(err: Exception) -> str:
-    """The exceptions' translation key for a client error (most specific first)."""
-    match err:
-        case Open115RateLimitError():
-            return "backup_rate_limited"
-        case Open115AccessTokenError() | Open115AuthError():
-            return "backup_token_refused"
-        case Open115CallbackFailedError():
-            return "backup_callback_failed"
-        case Open115OssTokenExpiredError():
-            return "backup_oss_expired"
-        case Open115ChecksumError():
-            return "backup_checksum"
-        case Open115OssError():
-            return "backup_oss_refused"
-        case Open115TransientError():
-            return "backup_network"
-    return "backup_failed"
-
-
 def _agent_error(agent: Open115BackupAgent, err: Exception) -> BackupAgentError:
-    """A translated BackupAgentError for `err` (its text holds no secret)."""
+    """A translated BackupAgentError for `err` (most specific first; its text holds no secret)."""
+    key = "backup_failed"
+    if isinstance(err, Open115RateLimitError):
+        key = "backup_rate_limited"
+    elif isinstance(err, Open115AccessTokenError | Open115AuthError):
+        key = "backup_token_refused"
+    elif isinstance(err, Open115CallbackFailedError):
+        key = "backup_callback_failed"
+    elif isinstance(err, Open115OssTokenExpiredError):
+        key = "backup_oss_expired"
+    elif isinstance(err, Open115ChecksumError):
+        key = "backup_checksum"
+    elif isinstance(err, Open115OssError):
+        key = "backup_oss_refused"
+    elif isinstance(err, Open115TransientError):
+        key = "backup_network"
     return BackupAgentError(
         translation_domain=DOMAIN,
-        translation_key=_translation_key(err),
+        translation_key=key,
         translation_placeholders={"entry_title": agent.name, "error": str(err)},
     )
 
