@@ -245,7 +245,9 @@ class UploadApi(Transport):
             return await self.upload_token()
 
         base = self.proapi_url if self.proapi_url != PROAPI_URL else None
-        oss = OssUpload(self._session, ticket.target, credentials, renew, base_url=base)
+        oss = OssUpload(
+            self._session, ticket.target, credentials, renew, base_url=base, clock=self._clock
+        )
         answer = await _send(
             oss, open_stream, file, part_size_for(file.size, part_size or PART_SIZE), on_progress
         )
