@@ -235,3 +235,27 @@ async def test_other_files_and_halves_are_left_alone(
     info = await ws(hass, hass_ws_client, type="backup/info")
     assert [b["backup_id"] for b in info["backups"]] == [backup.backup_id]
     assert emulator.count(DOWNURL_PATH) == links + 2
+
+
+async def test_listed_while_115_lists_it_late(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_ws_client: WebSocketGenerator,
+    config_entry: MockConfigEntry,
+    emulator: Emulator115,
+) -> None:
+    """115 lists new uploads late: a backup just stored is listed, downloaded and deleted
+    from what the upload answered until the listing shows it."""
+    emulator.listing_delay = 3600.0  # the frozen clock never gets there
+    await setup_backup(hass, config_entry)
+    data = random_bytes(SMALL)
+    backup = make_backup(size=len(data))
+    await upload(hass, hass_client, backup, data)
+    info = await ws(hass, hass_ws_client, type="backup/info")
+    assert [b["backup_id"] for b in info["backups"]] == [backup.backup_id]
+    assert await download(hass_client, backup.backup_id) == (200, data)
+    result = await ws(hass, hass_ws_client, type="backup/delete", backup_id=backup.backup_id)
+    assert result == {"agent_errors": {}}
+    assert await folder_files(hass, emulator) == {}
+    info = await ws(hass, hass_ws_client, type="backup/info")
+    assert info["backups"] == []

@@ -21,6 +21,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .api import (
+    DriveFile,
     Open115AccessTokenError,
     Open115AuthError,
     Open115CallbackFailedError,
@@ -160,7 +161,16 @@ class Open115BackupAgent(BackupAgent):
                 LOGGER.warning("Removing the tar of a failed backup failed: %s", err)
             raise
         self._nudge_account()
-        await self.catalog.async_remember(stored.file_id, meta)
+        await self.catalog.async_remember(
+            StoredBackup(
+                backup,
+                DriveFile(tar.file_id, tar_name, tar.size, tar.sha1, tar.pick_code, False),
+                DriveFile(
+                    stored.file_id, meta_name, stored.size, stored.sha1, stored.pick_code, False
+                ),
+            ),
+            meta,
+        )
         LOGGER.debug(
             "Backup %s stored in %s%s",
             backup.backup_id,
@@ -192,6 +202,7 @@ class Open115BackupAgent(BackupAgent):
                 await self._client.delete_files(files, self.catalog.folder_id or "")
             except Open115NotFoundError as err:
                 raise BackupNotFound(f"Backup {backup_id} not found") from err
+            self.catalog.forget(backup_id)
             self._nudge_account()
 
     @override

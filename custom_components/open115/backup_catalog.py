@@ -10,6 +10,7 @@ request per 1,150 files. Other files in the folder are left alone.
 
 from dataclasses import dataclass
 import json
+import time
 from typing import Any, Final
 
 from homeassistant.components.backup import AgentBackup, suggested_filename
@@ -26,6 +27,7 @@ METADATA_MARK: Final = "open115_backup"
 METADATA_VERSION: Final = 1
 STORE_VERSION: Final = 1  # of the metadata cache (BACKUP_STORE_KEY)
 MAX_METADATA_SIZE: Final = 1024 * 1024
+RECENT_FOR: Final = 900.0  # s a stored backup is listed before 115's listing shows it
 # A download link is bound to the User-Agent that asked for it: one for both requests.
 USER_AGENT: Final = "open115-home-assistant-backup/1"
 
@@ -85,6 +87,8 @@ class BackupCatalog:
             hass, STORE_VERSION, BACKUP_STORE_KEY.format(entry_id=entry_id)
         )
         self._cache: dict[str, dict[str, Any]] | None = None
+        self._recent: dict[str, StoredBackup] = {}
+        self._recent_at: dict[str, float] = {}
         self.folder_id: str | None = None
 
     async def folder_name(self) -> str:
@@ -127,19 +131,48 @@ class BackupCatalog:
                 continue  # a metadata file without its tar is not a backup
             backup = AgentBackup.from_dict(body["backup"])
             found[backup.backup_id] = StoredBackup(backup, tar, meta)
-        if stale := set(cache) - seen:
+        self._add_recent(found, seen)
+        if stale := set(cache) - seen - {s.metadata.file_id for s in self._recent.values()}:
             for file_id in stale:
                 del cache[file_id]
         if changed or stale:
             await self._store.async_save({"metadata": cache})
         return found
 
-    async def async_remember(self, file_id: str, raw: bytes) -> None:
-        """Cache a metadata file this agent wrote (no download needed to list it)."""
+    async def async_remember(self, stored: StoredBackup, raw: bytes) -> None:
+        """Remember a backup this agent stored.
+
+        Its metadata is cached (no download needed to list it), and it is listed even while
+        115's listing does not show the new files yet.
+        """
         cache = await self._async_cache()
         if (body := parse_metadata(raw)) is not None:
-            cache[file_id] = body
+            cache[stored.metadata.file_id] = body
             await self._store.async_save({"metadata": cache})
+        self._recent[stored.backup.backup_id] = stored
+        self._recent_at[stored.backup.backup_id] = time.monotonic()
+
+    def forget(self, backup_id: str) -> None:
+        """A backup was deleted."""
+        self._recent.pop(backup_id, None)
+        self._recent_at.pop(backup_id, None)
+
+    def _add_recent(self, found: dict[str, StoredBackup], seen: set[str]) -> None:
+        """Add backups stored lately that the listing does not show yet.
+
+        115 lists new files late (restic-115 docs/debugging-notes.md); for RECENT_FOR seconds
+        at most.
+        """
+        now = time.monotonic()
+        for backup_id, stored in list(self._recent.items()):
+            if (
+                stored.metadata.file_id in seen
+                or backup_id in found
+                or now - self._recent_at[backup_id] > RECENT_FOR
+            ):
+                self.forget(backup_id)
+            else:
+                found[backup_id] = stored
 
     async def _async_cache(self) -> dict[str, dict[str, Any]]:
         if self._cache is None:
