@@ -15,13 +15,14 @@ from custom_components.open115.api import (
 )
 from custom_components.open115.api.upload import Digest
 
-from .api_fixtures import bearer, fails
+from .api_fixtures import FakeClock, bearer, fails
 from .conftest import USER_ID
 from .emulator import (
     CDN_PREFIX,
     DELETE_PATH,
     FILES_PATH,
     UPLOAD_RESUME_PATH,
+    UPLOAD_TOKEN_PATH,
     Emulator115,
 )
 
@@ -95,3 +96,35 @@ async def test_upload_resume(api: Open115Client, emu: Emulator115) -> None:
     again = await api.upload_resume(folder_id="0", file=file, pick_code=ticket.pick_code)
     assert again.target == ticket.target
     assert emu.count(UPLOAD_RESUME_PATH) == 1
+
+
+async def test_credentials_near_expiry_are_renewed_first(
+    api: Open115Client, emu: Emulator115, clock: FakeClock
+) -> None:
+    """OSS credentials within a minute of their expiry are renewed before the next request,
+    not after a refusal."""
+    emu.oss_token_lifetime = 100.0
+    emu.sign_check_unknown = False
+    data = os.urandom(300_000)
+    parts: list[int] = []
+
+    def on_progress(sent: int) -> None:
+        parts.append(sent)
+        clock.advance(50)  # the next part's credentials have 50 s, then 0 s left
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks()
+
+    stored = await api.upload(
+        folder_id="0",
+        file_name="n.tar",
+        open_stream=open_stream,
+        on_progress=on_progress,
+        part_size=100 * 1024,
+    )
+    assert emu.read_bytes(emu.nodes[stored.file_id]) == data
+    assert [code for _, _, code in emu.oss_requests if code] == []  # nothing refused
+    assert emu.count(UPLOAD_TOKEN_PATH) >= 2

@@ -106,3 +106,17 @@ def test_credentials_shapes() -> None:
         assert creds.expiration.isoformat() == "2026-12-08T00:00:00+00:00"
     with pytest.raises(Open115UploadError):
         _credentials({**item, "SecurityToken": ""})
+
+
+def test_callback_object_is_sent_as_compact_json() -> None:
+    """A callback given as an object (never seen; strings are) goes out as compact JSON."""
+    ticket = _ticket(
+        {
+            "status": 1,
+            "bucket": "b",
+            "object": "o",
+            "callback": {"callback": {"callbackUrl": "u"}, "callback_var": '{"x:a":"b"}'},
+        }
+    )
+    assert ticket.target is not None
+    assert ticket.target.callback == '{"callbackUrl":"u"}'

@@ -16,7 +16,7 @@ import base64
 from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import hashlib
 import hmac
 import json
@@ -43,6 +43,7 @@ UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 # A request may take this long plus the time to send its body at 64 KiB/s: never a hang.
 BASE_TIMEOUT: Final = 60.0
 MIN_RATE: Final = 64 * 1024
+RENEW_BEFORE: Final = timedelta(seconds=60)  # credentials this close to expiry are renewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,13 @@ class OssUpload:
         etag: bool = False,
         content_type: str = "application/octet-stream",
     ) -> bytes:
-        """Send one signed request; renew the credentials once if OSS says they expired."""
+        """Send one signed request; renew the credentials once if OSS says they expired.
+
+        Credentials about to expire (115 says when) are renewed before the request instead.
+        """
+        expiration = self._credentials.expiration
+        if expiration is not None and expiration - self._clock() < RENEW_BEFORE:
+            self._credentials = await self._renew()
         try:
             return await self._send_once(
                 method, query, body, what, complete=complete, etag=etag, content_type=content_type

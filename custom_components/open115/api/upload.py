@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 import hashlib
+import json
 from typing import Any, Final
 
 from .errors import Open115ChecksumError, Open115UploadError
@@ -116,8 +117,8 @@ def _ticket(data: Any) -> UploadTicket:
         target = OssTarget(
             bucket=str(data["bucket"]),
             object=str(data["object"]),
-            callback=str(callback.get("callback") or ""),
-            callback_var=str(callback.get("callback_var") or ""),
+            callback=_as_sent(callback.get("callback")),
+            callback_var=_as_sent(callback.get("callback_var")),
         )
     return UploadTicket(
         status=as_int(data.get("status")) or 0,
@@ -127,6 +128,15 @@ def _ticket(data: Any) -> UploadTicket:
         sign_check=str(data.get("sign_check") or ""),
         target=target,
     )
+
+
+def _as_sent(value: Any) -> str:
+    """A callback string exactly as 115 sent it (an object, if ever, as compact JSON)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _credentials(data: Any) -> OssCredentials:
