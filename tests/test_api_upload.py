@@ -104,6 +104,8 @@ def test_credentials_shapes() -> None:
         assert (creds.endpoint, creds.region) == ("oss-cn-shenzhen.aliyuncs.com", "cn-shenzhen")
         assert creds.expiration is not None
         assert creds.expiration.isoformat() == "2026-12-08T00:00:00+00:00"
+    naive = _credentials({**item, "Expiration": "2026-12-08T00:00:00"})
+    assert naive.expiration == creds.expiration
     with pytest.raises(Open115UploadError):
         _credentials({**item, "SecurityToken": ""})
 

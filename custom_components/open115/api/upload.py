@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 import hashlib
 import json
 from typing import Any, Final
@@ -153,6 +153,8 @@ def _credentials(data: Any) -> OssCredentials:
             expiration = datetime.fromisoformat(data["Expiration"].replace("Z", "+00:00"))
         except ValueError:
             expiration = None
+        if expiration is not None and expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=UTC)  # STS writes UTC
     return OssCredentials(
         endpoint=endpoint_host(data["endpoint"]),
         access_key_id=data["AccessKeyId"],
