@@ -7,6 +7,7 @@ custom_components is tested against the emulator elsewhere.
 
 import base64
 from datetime import datetime
+import hashlib
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +17,8 @@ from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 from multidict import CIMultiDict
 from yarl import URL
 
-from .emulator import Emulator115, Grant
+from .api_fixtures import FakeClock
+from .emulator import UPLOAD_INIT_PATH, UPLOAD_TOKEN_PATH, Emulator115, Grant, sha1_hex
 
 
 class Proapi:
@@ -107,3 +109,105 @@ async def send(
         method, url, headers=headers, data=body, skip_auto_headers={"Content-Type"}
     ) as response:
         return response.status, CIMultiDict(response.headers), await response.read()
+
+
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+class Upload:
+    """One scheduled upload (status 1) and fresh OSS credentials, as a client holds them."""
+
+    def __init__(self, init: dict[str, Any], token: dict[str, str], data: bytes) -> None:
+        self.init, self.token, self.data = init, token, data
+        self.bucket, self.key = init["bucket"], init["object"]
+        self.callback = callback_headers(init["callback"])
+
+
+async def start(api: Proapi, data: bytes, *, fileid: str | None = None) -> Upload:
+    init = await api.post(
+        UPLOAD_INIT_PATH,
+        {
+            "file_name": "backup.tar",
+            "file_size": len(data),
+            "target": "U_1_0",
+            "fileid": fileid or sha1_hex(data),
+            "preid": sha1_hex(data[: 128 * 1024]),
+            "topupload": 0,
+        },
+    )
+    assert init["data"]["status"] == 1
+    token = (await api.get(UPLOAD_TOKEN_PATH))["data"]
+    return Upload(init["data"], token, data)
+
+
+async def put_object(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    clock: FakeClock,
+    up: Upload,
+    *,
+    extra: dict[str, str] | None = None,
+) -> tuple[int, CIMultiDict[str], bytes]:
+    headers = sign(
+        up.token,
+        "PUT",
+        up.bucket,
+        up.key,
+        when=clock.utc(),
+        headers={**OCTET, **up.callback, **(extra or {})},
+    )
+    return await send(session, base_url, "PUT", up.key, headers, body=up.data)
+
+
+async def multipart(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, up: Upload, size: int
+) -> tuple[str, list[tuple[int, str]]]:
+    """Initiate and send the parts; the upload id and (number, ETag) list."""
+    headers = sign(up.token, "POST", up.bucket, up.key, when=clock.utc(), query="uploads")
+    status, _, body = await send(session, base_url, "POST", up.key, headers, query="uploads")
+    assert status == 200
+    upload_id = body.decode().split("<UploadId>")[1].split("</UploadId>")[0]
+    parts = []
+    for number, offset in enumerate(range(0, len(up.data), size), start=1):
+        query = f"partNumber={number}&uploadId={upload_id}"
+        headers = sign(
+            up.token, "PUT", up.bucket, up.key, when=clock.utc(), query=query, headers=OCTET
+        )
+        chunk = up.data[offset : offset + size]
+        status, answer, _ = await send(
+            session, base_url, "PUT", up.key, headers, query=query, body=chunk
+        )
+        assert status == 200
+        assert (
+            answer["ETag"] == f'"{hashlib.md5(chunk, usedforsecurity=False).hexdigest().upper()}"'
+        )
+        parts.append((number, answer["ETag"]))
+    return upload_id, parts
+
+
+def part_list(parts: list[tuple[int, str]]) -> bytes:
+    inner = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>" for n, e in parts)
+    return f"<CompleteMultipartUpload>{inner}</CompleteMultipartUpload>".encode()
+
+
+async def complete(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    clock: FakeClock,
+    up: Upload,
+    upload_id: str,
+    parts: list[tuple[int, str]],
+) -> tuple[int, CIMultiDict[str], bytes]:
+    query = f"uploadId={upload_id}"
+    headers = sign(
+        up.token,
+        "POST",
+        up.bucket,
+        up.key,
+        when=clock.utc(),
+        query=query,
+        headers={"Content-Type": "application/xml", **up.callback},
+    )
+    return await send(
+        session, base_url, "POST", up.key, headers, query=query, body=part_list(parts)
+    )

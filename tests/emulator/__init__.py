@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .account import DEFAULT_VIP_LEVEL, AccountEndpoints
 from .auth import RefreshEndpoint
+from .blob import Blob, sha1_hex
 from .core import (
     FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
@@ -62,13 +63,11 @@ from .device_code import (
     DeviceCodeEndpoints,
     EmulatedDeviceCode,
 )
+from .download import CDN_PREFIX, CODE_NO_SUCH_FILE, DOWNURL_PATH, DownloadEndpoints
 from .drive import (
-    CDN_PREFIX,
     CODE_FOLDER_EXISTS,
     CODE_FOLDER_MISSING,
-    CODE_NO_SUCH_FILE,
     DELETE_PATH,
-    DOWNURL_PATH,
     DRIVE_PATHS,
     FILES_PATH,
     FOLDER_ADD_PATH,
@@ -76,7 +75,6 @@ from .drive import (
     MAX_LIST_LIMIT,
     DriveEndpoints,
     DriveNode,
-    sha1_hex,
 )
 from .offline import (
     ADD_URLS_PATH,
@@ -113,6 +111,7 @@ from .proapi import (
     PROAPI_LIMIT_HTTP_429,
     ProapiEndpoints,
 )
+from .sink import SINK_PATH, SinkEndpoints
 from .upload import (
     CODE_NO_UPLOAD,
     OSS_BUCKET,
@@ -134,7 +133,13 @@ from .upload import (
 
 @dataclass
 class Emulator115(
-    RefreshEndpoint, AccountEndpoints, DeviceCodeEndpoints, OfflineEndpoints, OssEndpoints
+    RefreshEndpoint,
+    AccountEndpoints,
+    DeviceCodeEndpoints,
+    OfflineEndpoints,
+    DownloadEndpoints,
+    OssEndpoints,
+    SinkEndpoints,
 ):
     """The emulated 115 service: every group of endpoints on one core; `app()` serves it."""
 
@@ -203,6 +208,7 @@ __all__ = [
     "QR_WAITING",
     "QUOTA_PATH",
     "REFRESH_PATH",
+    "SINK_PATH",
     "STATUS_ALLOCATING",
     "STATUS_DONE",
     "STATUS_DOWNLOADING",
@@ -221,7 +227,9 @@ __all__ = [
     "YEAR",
     "AccessToken",
     "Account",
+    "Blob",
     "DeviceCodeEndpoints",
+    "DownloadEndpoints",
     "DriveEndpoints",
     "DriveNode",
     "EmulatedDeviceCode",
@@ -236,6 +244,7 @@ __all__ = [
     "PendingUpload",
     "ProapiEndpoints",
     "RunningEmulator",
+    "SinkEndpoints",
     "UploadEndpoints",
     "info_hash_of",
     "region_of",

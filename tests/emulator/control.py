@@ -13,18 +13,34 @@ from typing import Any
 from aiohttp import web
 
 from . import Emulator115
+from .blob import Blob
 from .core import (
     AccessToken,
     Account,
     Grant,
     RunningEmulator,
 )
+from .drive import DriveNode
 from .offline import EmulatedTask
 
 _LOGGER = logging.getLogger("tests.emulator")
 CONTROL_PREFIX = "/_emulator"
 DEMO_USER_ID = 310000001
 TOKEN_TOOL_APP_ID = "100195000"  # the app of the demo refresh token the emulator prints
+
+
+# What POST /_emulator/drive may switch, with the type each value takes.
+DRIVE_SETTINGS: dict[str, type] = {
+    "sign_check_min_size": int,
+    "sign_check_unknown": bool,
+    "sign_envelope_codes": bool,
+    "callback_shape": str,
+    "token_shape": str,
+    "oss_token_lifetime": float,
+    "download_link_lifetime": float,
+    "listing_delay": float,
+    "missing_folder_error": bool,
+}
 
 
 class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the standalone emulator
@@ -51,8 +67,17 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
       give or take VIP.
     - POST /_emulator/access_token/void, JSON {"grant_id": n} (optional, else every grant):
       115 drops the live access tokens early (proapi answers 40140123 until the next refresh).
+    - POST /_emulator/inject, JSON {"path": "/open/upload/init", "faults": ["code:770004"]}:
+      queue faults for the next requests to a 115 path (see `EmulatorCore.inject`).
+    - POST /_emulator/oss, JSON {"faults": ["callback_failed" | "token_expired" |
+      "drop_part"]}: queue OSS faults (203 CallbackFailed, 403 SecurityTokenExpired on the next
+      OSS request, a connection dropped mid-part; aiohttp resends a PUT once, so queue two).
+    - POST /_emulator/download, JSON {"cut_after": bytes}: the next download is cut short.
+    - POST /_emulator/drive, JSON with any of DRIVE_SETTINGS: switch the drive's and the
+      upload's behaviour (e.g. {"sign_check_unknown": false, "token_shape": "list"}).
 
-    With `state_file` set, the accounts, grants and tokens survive a restart of the emulator
+    With `state_file` set, the accounts, grants, tokens and the drive (its bytes in a directory
+    beside the state file, `<state>.blobs`) survive a restart of the emulator
     (loaded by `load()`, written after every answer of a 115 path and by `save()`), so that
     Home Assistant's stored tokens stay valid across `scripts/develop` runs.
     """
@@ -81,6 +106,15 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.used_refresh_tokens = dict(saved["used_refresh_tokens"])
         self.offline_tasks = [EmulatedTask(**t) for t in saved.get("offline_tasks", [])]
         self.offline_used = {int(u): n for u, n in saved.get("offline_used", {}).items()}
+        self.nodes = {n["file_id"]: DriveNode(**n) for n in saved.get("drive_nodes", [])}
+        self.blobs = {
+            sha1: Blob([(pathlib.Path(p), size) for p, size in segments])
+            for sha1, segments in saved.get("blobs", {}).items()
+            if all(pathlib.Path(p).exists() for p, _ in segments)
+        }
+        self._node_ids = itertools.count(
+            max((int(n) for n in self.nodes), default=3000000000000000000) + 1
+        )
         file_ids = [int(t.file_id) for t in self.offline_tasks if t.file_id.isdigit()]
         self._file_ids = itertools.count(max(file_ids, default=9000000000) + 1)
         self._ids = itertools.count(max(self.grants, default=0) + 1)
@@ -97,6 +131,11 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             "used_refresh_tokens": self.used_refresh_tokens,
             "offline_tasks": [dataclasses.asdict(t) for t in self.offline_tasks],
             "offline_used": self.offline_used,
+            "drive_nodes": [dataclasses.asdict(n) for n in self.nodes.values()],
+            "blobs": {
+                sha1: [[str(p), size] for p, size in blob.segments]
+                for sha1, blob in self.blobs.items()
+            },
         }
         path = pathlib.Path(self.state_file)
         path.with_suffix(".tmp").write_text(json.dumps(saved))
@@ -120,6 +159,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         app.router.add_post(f"{CONTROL_PREFIX}/proapi", self._control_proapi)
         app.router.add_post(f"{CONTROL_PREFIX}/vip", self._control_vip)
         app.router.add_post(f"{CONTROL_PREFIX}/access_token/void", self._control_void)
+        app.router.add_post(f"{CONTROL_PREFIX}/inject", self._control_inject)
+        app.router.add_post(f"{CONTROL_PREFIX}/oss", self._control_oss)
+        app.router.add_post(f"{CONTROL_PREFIX}/download", self._control_download)
+        app.router.add_post(f"{CONTROL_PREFIX}/drive", self._control_drive)
         return app
 
     def state(self) -> dict[str, Any]:
@@ -162,6 +205,15 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
             "offline_tasks": [dataclasses.asdict(t) for t in self.offline_tasks],
             "proapi_limit": self.proapi_limit,
             "float_sizes": self.float_sizes,
+            "drive": [dataclasses.asdict(n) for n in self.nodes.values()],
+            "recycle_bin": [dataclasses.asdict(n) for n in self.recycle_bin],
+            "uploads": list(self.uploads),
+            "multipart_uploads": list(self.multipart),
+            "oss_requests": [
+                {"op": op, "status": status, "code": code} for op, status, code in self.oss_requests
+            ],
+            "oss_faults": list(self.oss_faults),
+            "drive_settings": {name: getattr(self, name) for name in DRIVE_SETTINGS},
         }
 
     async def _control_state(self, request: web.Request) -> web.Response:
@@ -237,6 +289,36 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
         self.set_vip(user_id, level, float(body.get("expires_at", 0)))
         return web.json_response({"user_id": user_id, "vip": self.vip[user_id]})
 
+    async def _control_inject(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            self.inject(str(body["path"]), *(str(f) for f in body.get("faults", [])))
+        except (KeyError, ValueError) as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response({"path": body["path"], "queued": self.faults[body["path"]]})
+
+    async def _control_oss(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            self.inject_oss(*(str(f) for f in body.get("faults", [])))
+        except ValueError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response({"queued": self.oss_faults})
+
+    async def _control_download(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.download_cuts.append(int(body["cut_after"]))
+        return web.json_response({"cuts": self.download_cuts})
+
+    async def _control_drive(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        unknown = set(body) - set(DRIVE_SETTINGS)
+        if unknown:
+            return web.json_response({"error": f"unknown settings {sorted(unknown)}"}, status=400)
+        for name, value in body.items():
+            setattr(self, name, DRIVE_SETTINGS[name](value))
+        return web.json_response({name: getattr(self, name) for name in DRIVE_SETTINGS})
+
     async def _control_void(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
         grant_id = body.get("grant_id")
@@ -271,6 +353,9 @@ async def main() -> None:  # pragma: no cover - a development tool
         expires_in=args.expires_in, min_refresh_interval=args.min_refresh_interval
     )
     emulator.state_file = args.state_file
+    if args.state_file:  # the drive's bytes live beside the state, to survive restarts
+        emulator.blob_dir = pathlib.Path(args.state_file).with_suffix(".blobs")
+        emulator.blob_dir.mkdir(parents=True, exist_ok=True)
     emulator.load()
     account = emulator.add_account(DEMO_USER_ID, args.user_name)
     # Offer an authorization nobody has used yet; a used one's token is held by its user. It is

@@ -1,56 +1,48 @@
-"""The drive (proapi): folders and files, listing, info, add, delete, download links.
+"""The drive (proapi): folders and files, listing, info, add, delete.
 
 What is modelled, from which source (commits as in shared/spec/115-open-api.md):
 - `GET /open/ufile/files` (cid, limit ≤ 1150 (default 20), offset, show_dir 0/1; items `fid`,
   `pid`, `fc` "0" folder / "1" file, `fn`, `fs`, `sha1`, `pc`, `upt`/`uet`; top-level `count`):
   gaoyifan/restic-115@a4175a2 docs/115-api/.../获取文件列表.md; OpenListTeam/115-sdk-go@788107e
-  fs.go. Uploads may show up late (`listing_delay`; restic-115 docs/debugging-notes.md, 问题 A).
+  fs.go (GetFilesResp: top-level `count`, `offset`, `cid` numbers; items' `fs`, `upt`, `isp`
+  numbers, the ids strings; `path` items name/aid/cid/pid). Uploads may show up late (`listing_delay`; restic-115 docs/debugging-notes.md, 问题 A).
 - `GET/POST /open/folder/get_info` by `file_id` (query) or `path` (form, "/a/b" or ">a>b"):
-  restic-115 docs 获取文件(夹)详情.md; a missing folder answers `data: []` (or, with
-  `missing_folder_error`, code 430004) as the spec records.
+  restic-115 docs 获取文件(夹)详情.md; `count`, `folder_count`, `size_byte` are numbers, as
+  115-sdk-go's typed GetFolderInfoResp decodes them (int64; OpenList's driver calls it on every
+  start, drivers/115_open/driver.go Init); a missing folder answers `data: []` (115-sdk-go's
+  UnmarshalJSON: an empty list is ErrObjectNotFound), or 430004 with `missing_folder_error`.
 - `POST /open/folder/add` (pid, file_name → {file_name, file_id}; 20004 exists: p115client's
   table, unverified), `POST /open/ufile/delete` (file_ids comma-separated, parent_id; into the
   recycle bin): 115-sdk-go fs.go, restic-115 src/open115/client.rs delete_file.
-- `POST /open/ufile/downurl` (form pick_code, header User-Agent → {file_id: {file_name,
-  file_size, pick_code, sha1, url: {url}}}): qicfan/qmediasync@8abcfa6
-  internal/v115open/upload.go GetDownloadUrl; OpenList@0b1e9d0 drivers/115_open/driver.go Link
-  (the link is fetched with the User-Agent that asked for it); restic-115 client.rs
-  download_file (Range, 206). The link is served by this emulator under /cdn/, bound to that
-  User-Agent (another → 403), expiring after `download_link_lifetime` (115's CDN links carry
-  `t=<expiry>`: p115client@608a443 modules/@p115/readme.md).
-The bytes live in files under a temporary directory (one per SHA1), never all in memory.
+The bytes are `Blob`s on disk (blob.py), one per SHA1, in a temporary directory unless
+`blob_dir` is set (the standalone emulator keeps them beside its state file).
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-import hashlib
 import itertools
 import pathlib
 import secrets
 import shutil
 import tempfile
 from typing import Any
-from urllib.parse import quote
 import weakref
 
 from aiohttp import web
 
+from .blob import Blob, sha1_hex
 from .proapi import ProapiEndpoints
 
 FILES_PATH = "/open/ufile/files"
 FOLDER_INFO_PATH = "/open/folder/get_info"
 FOLDER_ADD_PATH = "/open/folder/add"
 DELETE_PATH = "/open/ufile/delete"
-DOWNURL_PATH = "/open/ufile/downurl"
-CDN_PREFIX = "/cdn"
-DRIVE_PATHS = (FILES_PATH, FOLDER_INFO_PATH, FOLDER_ADD_PATH, DELETE_PATH, DOWNURL_PATH)
+DRIVE_PATHS = (FILES_PATH, FOLDER_INFO_PATH, FOLDER_ADD_PATH, DELETE_PATH)
 
 MAX_LIST_LIMIT = 1150
 CODE_FOLDER_MISSING = 430004
 CODE_FOLDER_EXISTS = 20004
-CODE_NO_SUCH_FILE = 50003  # the emulator's choice: downurl of an unknown pick code
 CODE_BAD_PARAMS = 1001  # the emulator's choice: a required form field is missing
-CHUNK = 256 * 1024
 PICK_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -70,33 +62,15 @@ class DriveNode:
 
 
 @dataclass
-class DownloadLink:
-    """A download link handed out by downurl: bound to a User-Agent, expiring."""
-
-    file_id: str
-    user_agent: str
-    expires_at: float
-
-
-def sha1_hex(data: bytes) -> str:
-    """Upper-case SHA1, as 115 writes it."""
-    return hashlib.sha1(data, usedforsecurity=False).hexdigest().upper()
-
-
-@dataclass
 class DriveEndpoints(ProapiEndpoints):
     """The drive's endpoints and the CDN serving its download links."""
 
     nodes: dict[str, DriveNode] = field(default_factory=dict)
     recycle_bin: list[DriveNode] = field(default_factory=list)
     blob_dir: pathlib.Path | None = None
-    blobs: dict[str, pathlib.Path] = field(default_factory=dict)  # SHA1 → bytes on disk
-    download_links: dict[str, DownloadLink] = field(default_factory=dict)
-    download_link_lifetime: float = 3600.0
+    blobs: dict[str, Blob] = field(default_factory=dict)  # SHA1 → its bytes on disk
     listing_delay: float = 0.0  # files younger than this are not listed yet
     missing_folder_error: bool = False  # get_info of a missing folder: 430004, not data []
-    # The next downloads are cut short after this many bytes (one entry per download).
-    download_cuts: list[int] = field(default_factory=list)
     _node_ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(3000000000000000001)
     )
@@ -128,14 +102,14 @@ class DriveEndpoints(ProapiEndpoints):
         self.nodes[node.file_id] = node
         return node
 
-    def keep_blob(self, path: pathlib.Path, sha1: str) -> None:
-        """Take the file at `path` as the bytes of `sha1` (dropped when already held)."""
-        if sha1 in self.blobs:
-            path.unlink(missing_ok=True)
-            return
-        target = self.storage_dir() / f"blob-{sha1}"
-        path.replace(target)
-        self.blobs[sha1] = target
+    def keep_blob(self, blob: Blob, sha1: str) -> Blob:
+        """Keep `blob` as the bytes of `sha1` (dropped when already held); the kept one."""
+        held = self.blobs.get(sha1)
+        if held is None:
+            self.blobs[sha1] = held = blob
+        elif held is not blob:
+            blob.discard()
+        return held
 
     def add_file(
         self,
@@ -149,9 +123,9 @@ class DriveEndpoints(ProapiEndpoints):
         """Store `data` as a file of the account (as if uploaded earlier)."""
         sha1 = sha1_hex(data)
         if sha1 not in self.blobs:
-            tmp = self.storage_dir() / f"tmp-{secrets.token_hex(8)}"
-            tmp.write_bytes(data)
-            self.keep_blob(tmp, sha1)
+            path = self.storage_dir() / f"blob-{secrets.token_hex(8)}"
+            path.write_bytes(data)
+            self.keep_blob(Blob([(path, len(data))]), sha1)
         return self.create_file(user_id, parent_id, name, len(data), sha1, pick_code)
 
     def create_file(
@@ -191,7 +165,7 @@ class DriveEndpoints(ProapiEndpoints):
 
     def read_bytes(self, node: DriveNode) -> bytes:
         """A file's bytes (for tests of small files)."""
-        return self.blobs[node.sha1].read_bytes()
+        return self.blobs[node.sha1].read_all()
 
     def _folder(self, user_id: int, folder_id: str) -> DriveNode | None:
         node = self.nodes.get(folder_id)
@@ -206,6 +180,28 @@ class DriveEndpoints(ProapiEndpoints):
             parts.insert(0, {"file_id": parent.file_id, "file_name": parent.name})
             parent = self.nodes.get(parent.parent_id)
         return [{"file_id": "0", "file_name": "根目录"}, *parts]
+
+    def _list_path(self, user_id: int, cid: str) -> list[dict[str, Any]]:
+        """The folder list's `path`: root to `cid`, as 115-sdk-go's GetFilesResp reads it."""
+        chain = [{"file_id": "0", "file_name": "根目录"}]
+        folder = self._folder(user_id, cid)
+        if folder is not None:
+            chain = [*self._path_of(folder), {"file_id": folder.file_id, "file_name": folder.name}]
+        out: list[dict[str, Any]] = []
+        for index, step in enumerate(chain):
+            parent = chain[index - 1]["file_id"] if index else "0"
+            out.append(
+                {
+                    "name": step["file_name"],
+                    "aid": 1,
+                    "cid": int(step["file_id"]),
+                    "pid": int(parent),
+                    "isp": 0,
+                    "p_cid": parent,
+                    "fv": "",
+                }
+            )
+        return out
 
     def _subtree(self, node: DriveNode) -> Iterator[DriveNode]:
         yield node
@@ -222,8 +218,6 @@ class DriveEndpoints(ProapiEndpoints):
         app.router.add_post(FOLDER_INFO_PATH, self._folder_info)
         app.router.add_post(FOLDER_ADD_PATH, self._folder_add)
         app.router.add_post(DELETE_PATH, self._delete)
-        app.router.add_post(DOWNURL_PATH, self._downurl)
-        app.router.add_get(CDN_PREFIX + "/{token}/{name}", self._cdn)
 
     async def _files(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_proapi(request, FILES_PATH, self._answer_files)
@@ -236,9 +230,6 @@ class DriveEndpoints(ProapiEndpoints):
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_proapi(request, DELETE_PATH, self._answer_delete)
-
-    async def _downurl(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve_proapi(request, DOWNURL_PATH, self._answer_downurl)
 
     def _item(self, node: DriveNode) -> dict[str, Any]:
         return {
@@ -292,8 +283,8 @@ class DriveEndpoints(ProapiEndpoints):
                 "sys_count": 0,
                 "offset": offset,
                 "limit": limit,
-                "cid": cid,
-                "path": self._path_of(self.nodes[cid]) if cid in self.nodes else [],
+                "cid": int(cid) if cid.isdigit() else 0,
+                "path": self._list_path(user_id, cid),
             }
         )
 
@@ -328,10 +319,10 @@ class DriveEndpoints(ProapiEndpoints):
         return self._proapi_ok(
             FOLDER_INFO_PATH,
             {
-                "count": str(sum(1 for n in inside if not n.is_dir)),
+                "count": sum(1 for n in inside if not n.is_dir),
                 "size": f"{size}B",
                 "size_byte": size,
-                "folder_count": str(sum(1 for n in inside if n.is_dir)),
+                "folder_count": sum(1 for n in inside if n.is_dir),
                 "play_long": 0,
                 "show_play_long": 0,
                 "ptime": str(int(node.created)),
@@ -380,110 +371,3 @@ class DriveEndpoints(ProapiEndpoints):
                 if account is not None:
                     account.space_used = max(account.space_used - gone.size, 0)
         return self._proapi_ok(DELETE_PATH, [])
-
-    async def _answer_downurl(self, request: web.Request, user_id: int) -> web.StreamResponse:
-        form = await request.post()
-        pick_code = str(form.get("pick_code", ""))
-        node = next(
-            (
-                n
-                for n in self.nodes.values()
-                if n.user_id == user_id and n.pick_code == pick_code and not n.is_dir
-            ),
-            None,
-        )
-        if node is None:
-            self._log(DOWNURL_PATH, CODE_NO_SUCH_FILE)
-            return self._error(CODE_NO_SUCH_FILE, "文件不存在或已删除", proapi=True)
-        token = self._new_token("dl")
-        expires = self.clock() + self.download_link_lifetime
-        self.download_links[token] = DownloadLink(
-            node.file_id, request.headers.get("User-Agent", ""), expires
-        )
-        url = (
-            f"{request.url.origin()}{CDN_PREFIX}/{token}/{quote(node.name, safe='')}"
-            f"?t={int(expires)}&u={user_id}"
-        )
-        self._issued.add(url)
-        return self._proapi_ok(
-            DOWNURL_PATH,
-            {
-                node.file_id: {
-                    "file_name": node.name,
-                    "file_size": self._size(node.size),
-                    "pick_code": node.pick_code,
-                    "sha1": node.sha1,
-                    "url": {"url": url},
-                }
-            },
-        )
-
-    async def _cdn(self, request: web.Request) -> web.StreamResponse:
-        """The download link: the same User-Agent, not expired; Range → 206."""
-        self.counters[CDN_PREFIX] += 1
-        link = self.download_links.get(request.match_info["token"])
-        node = None if link is None else self.nodes.get(link.file_id)
-        if (
-            link is None
-            or node is None
-            or self.clock() >= link.expires_at
-            or request.headers.get("User-Agent", "") != link.user_agent
-        ):
-            self._log(CDN_PREFIX, 403)
-            return web.Response(status=403, text="403 Forbidden")
-        start, end = 0, node.size - 1
-        status = 200
-        header = request.headers.get("Range")
-        if header:
-            parsed = _parse_range(header, node.size)
-            if parsed is None:
-                self._log(CDN_PREFIX, 416)
-                return web.Response(status=416, headers={"Content-Range": f"bytes */{node.size}"})
-            start, end = parsed
-            status = 206
-        length = max(end - start + 1, 0)
-        response = web.StreamResponse(status=status)
-        response.content_length = length
-        response.content_type = "application/octet-stream"
-        response.headers["Accept-Ranges"] = "bytes"
-        if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{end}/{node.size}"
-        await response.prepare(request)
-        cut = self.download_cuts.pop(0) if self.download_cuts else None
-        sent = 0
-        with self.blobs[node.sha1].open("rb") as stream:
-            stream.seek(start)
-            while sent < length:
-                chunk = stream.read(min(CHUNK, length - sent))
-                if not chunk:
-                    break
-                if cut is not None and sent + len(chunk) > cut:
-                    await response.write(chunk[: max(cut - sent, 0)])
-                    self._log(CDN_PREFIX, None, "cut")
-                    assert request.transport is not None
-                    request.transport.abort()
-                    return response
-                await response.write(chunk)
-                sent += len(chunk)
-        await response.write_eof()
-        self._log(CDN_PREFIX, 0)
-        return response
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, clipped to the file; None: unsatisfiable."""
-    unit, _, spec = header.partition("=")
-    if unit.strip() != "bytes" or "," in spec:
-        return None
-    first, _, last = spec.strip().partition("-")
-    try:
-        if not first:
-            start, end = max(size - int(last), 0), size - 1
-        else:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-    except ValueError:
-        return None
-    if start >= size or start > end:
-        return None
-    return start, end

@@ -4,17 +4,11 @@ Requests reach it on the emulator's own server, told apart by their `Host` heade
 `{bucket}.{endpoint host}` (shared/spec/contract.md "Development endpoint"; virtual-hosted
 style, as restic-115@a4175a2 src/open115/client.rs oss_put_object and p115client@608a443
 modules/p115oss/p115oss/oss.py oss_url address it). What is modelled, from which source:
-- Signature V4 `OSS4-HMAC-SHA256` exactly as Alibaba's SDK alibabacloud-oss-v2 1.4.1
-  (signer/v4.py) computes it: canonical URI `/{bucket}/{key}`, the sorted raw query,
-  `x-oss-*`, content-type, content-md5 and the `AdditionalHeaders` as canonical headers,
-  `x-oss-content-sha256` as the payload hash (UNSIGNED-PAYLOAD), scope
-  `{date}/{region}/oss/aliyun_v4_request` with the region from the endpoint host
-  (oss-cn-shenzhen → cn-shenzhen; qicfan/qmediasync@8abcfa6 internal/v115open/upload.go signs
-  V4 for cn-shenzhen). The key id and `x-oss-security-token` must be ones get_token issued and
-  not expired: else 403 InvalidAccessKeyId / InvalidSecurityToken / SecurityTokenExpired
-  (OpenList@0675494 drivers/115_open/upload_test.go: 403 `<Error><Code>SecurityTokenExpired`
-  and a retry with fresh credentials and the same upload id). x-oss-date more than 15 minutes
-  off: 403 RequestTimeTooSkewed.
+- Signature V4 only, checked as Alibaba's SDK signs (oss_signature.py). The key id and
+  `x-oss-security-token` must be ones get_token issued, not expired: else 403
+  InvalidAccessKeyId / InvalidSecurityToken / SecurityTokenExpired (OpenList@0675494
+  drivers/115_open/upload_test.go: 403 `<Code>SecurityTokenExpired`, then fresh credentials
+  and the same upload id).
 - PutObject; multipart: `POST ?uploads` (XML UploadId), `PUT ?partNumber=&uploadId=` (ETag =
   quoted upper-case MD5 hex), `POST ?uploadId=` with the XML part list (parts but the last at
   least 100 KiB, at most 10,000), `DELETE ?uploadId=` (abort, 204), `GET ?uploadId=`
@@ -38,42 +32,28 @@ import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import hashlib
-import hmac
 import json
 import pathlib
-import re
 import secrets
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
-from .drive import CHUNK
+from .blob import CHUNK, Blob
+from .oss_signature import OssError, check_signature, parse_authorization, region_of
 from .upload import OssCredentials, PendingUpload, UploadEndpoints
 
 OSS_LOG_PATH = "oss:"  # request-log and counter prefix: "oss:PutObject", ...
 MIN_PART_SIZE = 100 * 1024
 MAX_PARTS = 10000
-MAX_SKEW = 15 * 60
+_EMPTY_SHA1 = hashlib.sha1(b"", usedforsecurity=False).hexdigest().upper()
 # OSS faults a test can queue (one per OSS request), see `inject_oss`.
 FAULT_CALLBACK_FAILED = "callback_failed"  # the completing request answers 203
 FAULT_TOKEN_EXPIRED = "token_expired"  # the credentials expire now: 403 SecurityTokenExpired
 FAULT_DROP_PART = "drop_part"  # an UploadPart reads half its body, then the connection drops
 OSS_FAULTS = frozenset({FAULT_CALLBACK_FAILED, FAULT_TOKEN_EXPIRED, FAULT_DROP_PART})
-_AUTH = re.compile(
-    r"^OSS4-HMAC-SHA256 Credential=(?P<cred>[^,]+)"
-    r"(?:,\s*AdditionalHeaders=(?P<extra>[^,]*))?,\s*Signature=(?P<sig>[0-9a-f]{64})$"
-)
-
-
-class OssError(Exception):
-    """An OSS error answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        """Status, OSS error code, message."""
-        super().__init__(code)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
@@ -85,6 +65,9 @@ class MultipartUpload:
     upload_id: str
     initiated: float
     parts: dict[int, tuple[pathlib.Path, str, int, float]] = field(default_factory=dict)
+    # The SHA1 of parts 1..hashed, when they came in order (saves a second read at the end).
+    running: Any = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
+    hashed: int = 0
 
 
 @dataclass
@@ -93,16 +76,10 @@ class StoredObject:
 
     bucket: str
     key: str
-    path: pathlib.Path
+    blob: Blob
     size: int
     sha1: str
     etag: str
-
-
-def region_of(endpoint: str) -> str:
-    """The region of an OSS endpoint: http://oss-cn-shenzhen.aliyuncs.com → cn-shenzhen."""
-    host = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}").hostname or ""
-    return host.split(".", 1)[0].removeprefix("oss-").removesuffix("-internal")
 
 
 @dataclass
@@ -154,7 +131,7 @@ class OssEndpoints(UploadEndpoints):
             self._log(OSS_LOG_PATH + op, err.status, err.code)
             return self._oss_error(request, err)
         self.oss_requests.append((op, response.status, ""))
-        self._log(OSS_LOG_PATH + op, response.status)
+        self._log(OSS_LOG_PATH + op, 0)
         return response
 
     def _oss_error(self, request: web.Request, err: OssError) -> web.Response:
@@ -172,15 +149,10 @@ class OssEndpoints(UploadEndpoints):
             headers={"x-oss-request-id": request_id},
         )
 
-    # ----- the signature ----------------------------------------------------------------
-
     def verify_v4(self, request: web.Request, bucket: str) -> OssCredentials:
         """Check the V4 signature and the security token; the credentials it used."""
-        match = _AUTH.match(request.headers.get("Authorization", ""))
-        if match is None:
-            raise OssError(403, "AccessDenied", "Authorization V4 (OSS4-HMAC-SHA256) required.")
-        key_id, _, scope = match["cred"].partition("/")
-        creds = self.oss_credentials.get(key_id)
+        auth = parse_authorization(request)
+        creds = self.oss_credentials.get(auth.key_id)
         if creds is None:
             raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id does not exist.")
         if request.headers.get("x-oss-security-token") != creds.security_token:
@@ -189,36 +161,8 @@ class OssEndpoints(UploadEndpoints):
             creds.expires_at = min(creds.expires_at, self.clock())
         if self.clock() >= creds.expires_at:
             raise OssError(403, "SecurityTokenExpired", "The security token has expired.")
-        stamp = request.headers.get("x-oss-date", "")
-        try:
-            signed_at = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            raise OssError(403, "AccessDenied", "x-oss-date is missing or invalid.") from None
-        if abs(signed_at.timestamp() - self.clock()) > MAX_SKEW:
-            raise OssError(403, "RequestTimeTooSkewed", "The request time is too skewed.")
         region = region_of(self.oss_endpoint)
-        if scope != f"{stamp[:8]}/{region}/oss/aliyun_v4_request":
-            raise OssError(403, "SignatureDoesNotMatch", "The credential scope is invalid.")
-        if "x-oss-content-sha256" not in request.headers:
-            raise OssError(400, "InvalidArgument", "x-oss-content-sha256 is required.")
-        extra = sorted(h for h in (match["extra"] or "").lower().split(";") if h)
-        canonical = _canonical_request(request, bucket, extra)
-        string_to_sign = "\n".join(
-            [
-                "OSS4-HMAC-SHA256",
-                stamp,
-                scope,
-                hashlib.sha256(canonical.encode()).hexdigest(),
-            ]
-        )
-        signing_key = ("aliyun_v4" + creds.access_key_secret).encode()
-        for part in (stamp[:8], region, "oss", "aliyun_v4_request"):
-            signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-        expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, match["sig"]):
-            raise OssError(
-                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
-            )
+        check_signature(request, auth, bucket, creds.access_key_secret, region, self.clock())
         return creds
 
     # ----- the operations ---------------------------------------------------------------
@@ -252,11 +196,10 @@ class OssEndpoints(UploadEndpoints):
         return self._list_parts(upload)
 
     async def _receive(
-        self, request: web.Request, path: pathlib.Path, *, drop_midway: bool = False
-    ) -> tuple[int, str, str]:
-        """Stream the body to `path`: size, upper MD5 hex, upper SHA1 hex."""
+        self, request: web.Request, path: pathlib.Path, sha1: Any, *, drop_midway: bool = False
+    ) -> tuple[int, str]:
+        """Stream the body to `path`, updating `sha1`: its size and upper MD5 hex."""
         md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False)
         size = 0
         half = (request.content_length or 0) // 2
         with path.open("wb") as out:
@@ -277,14 +220,16 @@ class OssEndpoints(UploadEndpoints):
         if given is not None and given != base64.b64encode(md5.digest()).decode():
             _discard(path)
             raise OssError(400, "InvalidDigest", "The Content-MD5 does not match.")
-        return size, md5.hexdigest().upper(), sha1.hexdigest().upper()
+        return size, md5.hexdigest().upper()
 
     async def _put_object(
         self, request: web.Request, creds: OssCredentials, bucket: str, key: str
     ) -> web.StreamResponse:
         path = self.storage_dir() / f"obj-{secrets.token_hex(8)}"
-        size, md5, sha1 = await self._receive(request, path)
-        stored = StoredObject(bucket, key, path, size, sha1, f'"{md5}"')
+        sha1 = hashlib.sha1(usedforsecurity=False)
+        size, md5 = await self._receive(request, path, sha1)
+        blob = Blob([(path, size)])
+        stored = StoredObject(bucket, key, blob, size, sha1.hexdigest().upper(), f'"{md5}"')
         return self._store(request, creds, stored)
 
     async def _upload_part(
@@ -297,9 +242,15 @@ class OssEndpoints(UploadEndpoints):
         if not 1 <= number <= MAX_PARTS:
             raise OssError(400, "InvalidArgument", "partNumber must be 1 to 10000.")
         path = self.storage_dir() / f"part-{upload.upload_id}-{number}-{secrets.token_hex(4)}"
-        size, md5, _ = await self._receive(
-            request, path, drop_midway=self._take_fault(FAULT_DROP_PART)
+        in_order = number == upload.hashed + 1 and number not in upload.parts
+        sha1 = upload.running.copy() if in_order else hashlib.sha1(usedforsecurity=False)
+        size, md5 = await self._receive(
+            request, path, sha1, drop_midway=self._take_fault(FAULT_DROP_PART)
         )
+        if in_order:
+            upload.running, upload.hashed = sha1, number
+        elif number <= upload.hashed:
+            upload.hashed = -1  # a part the running SHA1 covers changed: read them at the end
         old = upload.parts.get(number)
         if old is not None:
             _discard(old[0])
@@ -330,22 +281,21 @@ class OssEndpoints(UploadEndpoints):
                 )
             if index < len(listed) - 1 and part[2] < MIN_PART_SIZE:
                 raise OssError(400, "EntityTooSmall", "A part is smaller than 100 KiB.")
-        path = self.storage_dir() / f"obj-{secrets.token_hex(8)}"
-        sha1 = hashlib.sha1(usedforsecurity=False)
+        # The object is its listed parts as they are on disk (no copy); the others go.
+        blob = Blob([(upload.parts[n][0], upload.parts[n][2]) for n in numbers])
+        for number, (path, _, _, _) in upload.parts.items():
+            if number not in numbers:
+                _discard(path)
+        self.multipart.pop(upload.upload_id, None)
+        if numbers == list(range(1, upload.hashed + 1)):
+            sha1 = upload.running.hexdigest().upper()
+        else:
+            sha1 = blob.range_sha1(0, blob.size - 1) if blob.size else _EMPTY_SHA1
         md5s = hashlib.md5(usedforsecurity=False)
-        size = 0
-        with path.open("wb") as out:
-            for number, _ in listed:
-                part_path, etag, _, _ = upload.parts[number]
-                md5s.update(bytes.fromhex(etag.strip('"')))
-                with part_path.open("rb") as stream:
-                    while chunk := stream.read(1024 * 1024):
-                        out.write(chunk)
-                        sha1.update(chunk)
-                        size += len(chunk)
-        self._drop(upload)
+        for number in numbers:
+            md5s.update(bytes.fromhex(upload.parts[number][1].strip('"')))
         etag = f'"{md5s.hexdigest().upper()}-{len(listed)}"'
-        stored = StoredObject(upload.bucket, upload.key, path, size, sha1.hexdigest().upper(), etag)
+        stored = StoredObject(upload.bucket, upload.key, blob, blob.size, sha1, etag)
         return self._store(request, creds, stored, multipart=True)
 
     def _drop(self, upload: MultipartUpload) -> None:
@@ -379,8 +329,8 @@ class OssEndpoints(UploadEndpoints):
     ) -> web.StreamResponse:
         """Keep the object, then run 115's callback if the request carries one."""
         old = self.objects.pop((stored.bucket, stored.key), None)
-        if old is not None and old.path not in self.blobs.values():
-            _discard(old.path)
+        if old is not None and self.blobs.get(old.sha1) is not old.blob:
+            old.blob.discard()
         self.objects[(stored.bucket, stored.key)] = stored
         headers = {"ETag": stored.etag, "x-oss-request-id": secrets.token_hex(12).upper()}
         encoded = request.headers.get("x-oss-callback")
@@ -407,8 +357,7 @@ class OssEndpoints(UploadEndpoints):
         if failure is not None:
             raise OssError(203, "CallbackFailed", failure)
         upload = self.uploads.pop(json.loads(callback_var)["x:pick_code"])
-        self.keep_blob(stored.path, stored.sha1)
-        self.objects[(stored.bucket, stored.key)].path = self.blobs[stored.sha1]
+        stored.blob = self.keep_blob(stored.blob, stored.sha1)
         node = self.create_file(
             upload.user_id, upload.cid, upload.file_name, stored.size, stored.sha1, upload.pick_code
         )
@@ -450,11 +399,7 @@ class OssEndpoints(UploadEndpoints):
             return "Error status : 400. the bytes differ from fileid"
         if upload.sign_range is not None:
             start, end = upload.sign_range
-            digest = hashlib.sha1(usedforsecurity=False)
-            with stored.path.open("rb") as stream:
-                stream.seek(start)
-                digest.update(stream.read(end - start + 1))
-            if digest.hexdigest().upper() != upload.sign_val.upper():
+            if stored.blob.range_sha1(start, end) != upload.sign_val.upper():
                 return "Error status : 400. sign_val differs"
         return None
 
@@ -472,25 +417,6 @@ def _operation(request: web.Request) -> str:
     if request.method == "GET" and "uploadId" in query:
         return "ListParts"
     return f"{request.method}Object"
-
-
-def _canonical_request(request: web.Request, bucket: str, extra: list[str]) -> str:
-    """The V4 canonical request, as alibabacloud-oss-v2's signer/v4.py builds it."""
-    uri = quote(f"/{bucket}/{request.path.removeprefix('/')}", safe="/")
-    pairs = []
-    raw_query = request.rel_url.raw_query_string
-    for pair in raw_query.split("&") if raw_query else []:
-        key, _, value = pair.partition("=")
-        pairs.append((key, value))
-    query = "&".join(f"{k}={v}" if v else k for k, v in sorted(pairs))
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower.startswith("x-oss-") or lower in ("content-type", "content-md5") or lower in extra:
-            headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
-    canonical_headers = "".join(f"{k}:{v}\n" for k, v in sorted(headers.items()))
-    payload = request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD")
-    return f"{request.method}\n{uri}\n{query}\n{canonical_headers}\n{';'.join(extra)}\n{payload}"
 
 
 def _discard(path: pathlib.Path) -> None:

@@ -38,7 +38,6 @@ What is modelled, from which source (commits as in shared/spec/115-open-api.md):
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-import hashlib
 import json
 import random
 import secrets
@@ -220,7 +219,8 @@ class UploadEndpoints(DriveEndpoints):
         if cid != "0" and self._folder(user_id, cid) is None:
             self._log(UPLOAD_INIT_PATH, CODE_FOLDER_MISSING)
             return self._error(CODE_FOLDER_MISSING, "目录不存在", proapi=True)
-        known = sha1 in self.blobs
+        held = self.blobs.get(sha1)
+        known = held is not None and held.size == size  # 115 knows bytes by SHA1 and size
         sign_key = form.get("sign_key", "")
         if sign_key:
             check = self.sign_checks.pop(sign_key, None)
@@ -228,7 +228,7 @@ class UploadEndpoints(DriveEndpoints):
                 return self._status(STATUS_SIGN_FAILED_AFTER, {"sign_key": "", "sign_check": ""})
             sign_val = form.get("sign_val", "")
             if known:
-                if sign_val != self._range_sha1(sha1, check.start, check.end):
+                if sign_val != self.blobs[sha1].range_sha1(check.start, check.end):
                     return self._status(STATUS_SIGN_WRONG, {"sign_key": "", "sign_check": ""})
                 return self._instant(user_id, cid, name, size, sha1)
             upload = self._schedule(user_id, cid, name, size, sha1)
@@ -247,20 +247,6 @@ class UploadEndpoints(DriveEndpoints):
             return self._instant(user_id, cid, name, size, sha1)
         upload = self._schedule(user_id, cid, name, size, sha1)
         return self._status(STATUS_UPLOAD, self._upload_data(upload))
-
-    def _range_sha1(self, sha1: str, start: int, end: int) -> str:
-        """Upper SHA1 of the held bytes start..end (inclusive), read from disk."""
-        digest = hashlib.sha1(usedforsecurity=False)
-        with self.blobs[sha1].open("rb") as stream:
-            stream.seek(start)
-            left = end - start + 1
-            while left > 0:
-                chunk = stream.read(min(left, 1024 * 1024))
-                if not chunk:
-                    break
-                digest.update(chunk)
-                left -= len(chunk)
-        return digest.hexdigest().upper()
 
     def issue_oss_credentials(self, user_id: int) -> OssCredentials:
         """New temporary credentials (what get_token hands out)."""
