@@ -1,7 +1,7 @@
 """The account's sensors: storage, VIP, the cloud-download quota and active downloads.
 
-They read 115 through the public consumer API (the keeper's token, never a refresh of their
-own), poll rarely while idle, and go unavailable when their reads fail while the token's own
+They read 115 through the entry's client, which asks the keeper for its token (never a
+refresh of their own), poll rarely while idle, and go unavailable when their reads fail while the token's own
 entities keep telling the token's story.
 """
 
@@ -319,7 +319,8 @@ async def test_active_download_polls_each_minute_then_idles(
     assert state_of(hass, ACTIVE) == "1"
     assert account.update_interval == ACTIVE_TASKS_INTERVAL
     before = emulator.count(TASK_LIST_PATH)
-    for _ in range(10):
+    for minute in range(10):
+        emulator.set_progress(None, 5.0 * (minute + 1))  # it moves: read every minute
         await advance(hass, freezer, 60)
     assert emulator.count(TASK_LIST_PATH) - before == 10
     emulator.finish_task(None)

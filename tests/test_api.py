@@ -747,6 +747,15 @@ def _info(data: Any) -> dict[str, Any]:
             {"user_id": 42, "user_name": "bob", "vip_info": {"expire": 10**20}},
             Account("42", "bob"),
         ),
+        # A fractional expire (a float, or a string of one): whole seconds (issue 17).
+        (
+            {"user_id": 42, "user_name": "bob", "vip_info": {"expire": 1800000000.75}},
+            Account("42", "bob", vip_expire=datetime.fromtimestamp(1800000000, UTC)),
+        ),
+        (
+            {"user_id": 42, "user_name": "bob", "vip_info": {"expire": "1800000000.5"}},
+            Account("42", "bob", vip_expire=datetime.fromtimestamp(1800000000, UTC)),
+        ),
     ],
 )
 async def test_user_info_variants(

@@ -44,6 +44,10 @@ from .emulator import (
 )
 
 HASH_A = "a" * 40
+PASSKEY_LINK = "https://user:pw@t.example/dl/0123456789abcdef/f.torrent?passkey=0123456789abcdef"
+NAMED_MAGNET = (
+    f"magnet:?xt=urn:btih:{HASH_A}&dn=My%20File&tr=https%3A%2F%2Ft.example%2Fa%2F0123456789abcdef"
+)
 HASH_B = "b" * 40
 MAGNET_A = f"magnet:?xt=urn:btih:{HASH_A}&dn=Big.Buck.Bunny.mkv&xl=734003200"
 MAGNET_B = f"magnet:?xt=urn:btih:{HASH_B.upper()}&dn=Sintel"
@@ -290,7 +294,10 @@ def _parsed(**changes: Any) -> OfflineTask:
             _with(percentDone=-3, status=-1),
             _parsed(status=TaskStatus.FAILED, status_code=-1, percent_done=0.0),
         ),
-        (_with(name="", url="ftp://x/y.bin"), _parsed(name="ftp://x/y.bin", url="ftp://x/y.bin")),
+        # No name: a magnet's dn, else the info hash; never the link (issue 17, point 12).
+        (_with(name="", url="ftp://x/y.bin"), _parsed(name=HASH_A, url="ftp://x/y.bin")),
+        (_with(name=" ", url=PASSKEY_LINK), _parsed(name=HASH_A, url=PASSKEY_LINK)),
+        (_with(name="", url=NAMED_MAGNET), _parsed(name="My File", url=NAMED_MAGNET)),
         (_with(name=None, url=None), _parsed(name=HASH_A, url="")),
         # An undocumented status: kept as sent, treated as neither done nor failed.
         (_with(status=7), _parsed(status=TaskStatus.ALLOCATING, status_code=7)),

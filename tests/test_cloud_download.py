@@ -173,10 +173,11 @@ async def test_restart_with_downloads_running_reports_each_task_once(
         ("failed", hash_of(3)),
     ]
     stored = hass_storage[f"{DOMAIN}.{config_entry.entry_id}.account"]["data"]
-    assert stored["reported"] == {
-        hash_of(1): "finished",
-        hash_of(2): "finished",
-        hash_of(3): "failed",
+    added = int(START.timestamp())  # tasks are keyed by info hash and add time
+    assert stored["seen"] == {
+        f"{hash_of(1)}@{added}": "finished",
+        f"{hash_of(2)}@{added}": "finished",
+        f"{hash_of(3)}@{added}": "failed",
     }
 
 

@@ -11,7 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
-from custom_components.open115.const import DOMAIN
+from custom_components.open115.const import DOMAIN, MAX_LINKS_PER_CALL
 
 from .cloud_downloads import (
     ACTIVE,
@@ -31,6 +31,7 @@ from .emulator import (
 )
 
 START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+SECRET = "0123456789abcdef0123"  # a tracker passkey
 
 
 @pytest.fixture(autouse=True)
@@ -106,15 +107,37 @@ async def test_add_a_list(
         (
             f"{MAGNET.format(1, 1)}\nsmb://nas/share/x.iso",
             "unsupported_link",
-            {"line": "2", "link": "smb://nas/share/x.iso"},
+            {"line": "2", "link": "smb://nas/…"},
         ),
         (["https://"], "not_a_link", {"line": "1", "link": "https://"}),
         (
             ["https://example.com/a b.iso"],
             "not_a_link",
-            {"line": "1", "link": "https://example.com/a b.iso"},
+            {"line": "1", "link": "https://example.com/…"},
         ),
-        (["file:///etc/passwd"], "unsupported_link", {"line": "1", "link": "file:///etc/passwd"}),
+        (["file:///etc/passwd"], "unsupported_link", {"line": "1", "link": "file:///…"}),
+        # A link's secret parts (user:password@, passkeys in path or query) are never quoted.
+        (
+            [f"https://me:{SECRET}@t.example/dl/{SECRET}/a b.torrent?passkey={SECRET}"],
+            "not_a_link",
+            {"line": "1", "link": "https://t.example/…"},
+        ),
+        (
+            [f"udp://t.example:6969/{SECRET}/announce"],
+            "unsupported_link",
+            {"line": "1", "link": "udp://t.example:6969/…"},
+        ),
+        ([f"magnet:xt={SECRET}"], "unsupported_link", {"line": "1", "link": "magnet:…"}),
+        (
+            [f"t.example/announce?passkey={SECRET}"],
+            "not_a_link",
+            {"line": "1", "link": "t.example…"},
+        ),
+        (
+            [magnet(n) for n in range(MAX_LINKS_PER_CALL + 1)],
+            "too_many_links",
+            {"count": str(MAX_LINKS_PER_CALL + 1), "max": "200"},
+        ),
     ],
 )
 async def test_invalid_links_are_refused_before_any_request(
@@ -132,20 +155,49 @@ async def test_invalid_links_are_refused_before_any_request(
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == key
     assert (err.value.translation_placeholders or {}) == placeholders
+    assert SECRET not in str(err.value.translation_placeholders)
     assert emulator.count(ADD_URLS_PATH) == 0
 
 
-async def test_bad_folder_id_is_refused(
+async def test_the_most_links_per_call_are_sent(
     hass: HomeAssistant,
     emulator: Emulator115,
     emulator_url: str,
     config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
+    results = await add(hass, [magnet(n) for n in range(MAX_LINKS_PER_CALL)])
+    assert [r["status"] for r in results] == ["added"] * MAX_LINKS_PER_CALL
+    assert emulator.count(ADD_URLS_PATH) == 1
+
+
+@pytest.mark.parametrize("folder_id", ["Downloads", "\u00b2", "\u0661\u0662", "-1", "1.5"])
+async def test_bad_folder_id_is_refused(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+    folder_id: str,
+) -> None:
+    """ASCII digits only ("²" and Arabic-Indic digits pass str.isdigit())."""
+    await setup_entry(hass, config_entry)
     with pytest.raises(ServiceValidationError) as err:
-        await add(hass, magnet(1), folder_id="Downloads")
+        await add(hass, magnet(1), folder_id=folder_id)
     assert err.value.translation_key == "bad_folder_id"
     assert emulator.count(ADD_URLS_PATH) == 0
+
+
+async def test_without_a_folder_id_115_picks_its_default_folder(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    config_entry: MockConfigEntry,
+) -> None:
+    """No wp_path_id is sent: 115 downloads into its default cloud-download folder."""
+    await setup_entry(hass, config_entry)
+    await add(hass, magnet(1), folder_id="  ")
+    await add(hass, magnet(2))
+    assert [emulator.task(hash_of(n)).folder_id for n in (1, 2)] == ["0", "0"]
 
 
 async def test_add_while_rate_limited_says_so(

@@ -435,6 +435,7 @@ async def test_unchanged_answers_and_own_timeouts_keep_polling(
 ) -> None:
     """115's wait ending, and ours, say nothing: the flow polls on and still sees the scan."""
     monkeypatch.setattr(flow_qr, "POLL_WAIT", 0.05)
+    monkeypatch.setattr(flow_qr, "MIN_POLL_SPACING", 0.0)  # the frozen loop clock stands
     flow_id = await code_shown(hass, emulator)
     task = await held_poll(hass, emulator, flow_id)
     emulator.end_long_polls()
@@ -455,12 +456,36 @@ async def test_unchanged_answers_and_own_timeouts_keep_polling(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+async def test_polls_are_spaced_when_115_answers_at_once(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failures and unchanged answers that come at once: the next poll waits out the second."""
+    pauses: list[float] = []
+
+    async def _pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(flow_qr, "_pause", _pause)
+    emulator.inject(QR_STATUS_PATH, FAULT_HTTP_500, FAULT_HTTP_502)
+    flow_id = await code_shown(hass, emulator)
+    await held_poll(hass, emulator, flow_id)
+    emulator.end_long_polls()  # an unchanged answer, at once
+    await emulator.wait_for_held_poll()
+    assert emulator.count(QR_STATUS_PATH) == 4
+    assert pauses == [flow_qr.MIN_POLL_SPACING] * 3  # the loop clock stands still here
+
+
 async def test_poll_failures_in_a_row_give_up(
     hass: HomeAssistant,
     emulator: Emulator115,
     emulator_url: str,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(flow_qr, "MIN_POLL_SPACING", 0.0)  # the frozen loop clock stands
     # Two failures, then an answer: the count starts again.
     emulator.inject(QR_STATUS_PATH, FAULT_HTTP_500, FAULT_HTTP_502)
     flow_id = await code_shown(hass, emulator)

@@ -15,6 +15,16 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .account_policy import (
+    ACTIVE,
+    ended_since,
+    poll_interval,
+    progress,
+    rate_limited_delay,
+    read_retry_delay,
+    task_key,
+    wants_next_page,
+)
 from .account_store import (
     Stored,
     StoredRead,
@@ -25,28 +35,20 @@ from .account_store import (
 )
 from .api import Account, Open115Client, Open115Error
 from .api.errors import Open115RateLimitError
-from .api.offline import OfflineQuota, OfflineTask, TaskStatus
+from .api.offline import OfflineQuota, OfflineTask
 from .const import (
     ACCOUNT_INTERVAL,
-    ACTIVE_TASKS_INTERVAL,
-    CLOUD_DOWNLOAD_FAILED,
     CLOUD_DOWNLOAD_FINISHED,
     DOMAIN,
     IDLE_TASKS_INTERVAL,
     LOGGER,
-    MAX_REPORTED_TASKS,
     MAX_TASK_PAGES,
-    READ_RETRY_START,
-    SLOW_BACKOFF_MAX,
-    SLOW_BACKOFF_START,
 )
 from .data import Open115ConfigEntry
 
-SAVE_DELAY: Final = 60.0  # seconds: the last read is written this late (reported tasks at once)
+SAVE_DELAY: Final = 60.0  # seconds: the last read is written this late (one with events at once)
 # A read due at most this much early still counts as due (the poll timer drifts a little).
 DUE_SLACK: Final = timedelta(minutes=2)
-ACTIVE: Final = frozenset({TaskStatus.ALLOCATING, TaskStatus.DOWNLOADING})
-ENDED: Final = {TaskStatus.DONE: CLOUD_DOWNLOAD_FINISHED, TaskStatus.FAILED: CLOUD_DOWNLOAD_FAILED}
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
@@ -109,6 +111,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         self._failures = 0
         self._rate_limited = 0
         self._retry_at: datetime | None = None
+        self._stalled_reads = 0  # reads in a row in which no running task moved
 
     # ----- start-up -----------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
     async def async_start(self) -> None:
         """Read now, unless the stored read is fresh (then a restart sends nothing)."""
         if self.data is not None and self._tasks_at is not None:
-            interval = ACTIVE_TASKS_INTERVAL if self.data.active else IDLE_TASKS_INTERVAL
+            interval = poll_interval(self.data.active, 0)
             age = dt_util.utcnow() - self._tasks_at
             if timedelta(0) <= age < interval:
                 # The next read when it would have been without the restart.
@@ -147,7 +150,11 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
 
     @override
     async def _async_update_data(self) -> AccountData:
-        """Read the task list; the account and the quota when due or changed."""
+        """Read the task list; the account and the quota when due or changed.
+
+        A failed read is retried after a delay that doubles from the nominal intervals, also
+        while a task runs (never from the shortened first interval after a restart).
+        """
         now = dt_util.utcnow()
         if self._retry_at is not None and now < self._retry_at and self._rate_limited:
             raise UpdateFailed(
@@ -159,7 +166,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
             data = await self._async_read(now)
         except Open115RateLimitError as err:
             self._rate_limited += 1
-            delay = min(SLOW_BACKOFF_START * 2 ** (self._rate_limited - 1), SLOW_BACKOFF_MAX)
+            delay = rate_limited_delay(self._rate_limited)
             self._retry_at = now + delay
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -168,23 +175,25 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
             ) from err
         except (Open115Error, HomeAssistantError) as err:
             self._failures += 1
-            interval = self.update_interval or IDLE_TASKS_INTERVAL
-            delay = min(READ_RETRY_START * 2 ** (self._failures - 1), interval)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="account_read_failed",
                 translation_placeholders={"error": str(err)},
-                retry_after=delay.total_seconds(),
+                retry_after=read_retry_delay(self._failures).total_seconds(),
             ) from err
         self._failures = self._rate_limited = 0
         self._retry_at = None
-        self.update_interval = ACTIVE_TASKS_INTERVAL if data.active else IDLE_TASKS_INTERVAL
+        self.update_interval = poll_interval(data.active, self._stalled_reads)
         return data
 
     async def _async_read(self, now: datetime) -> AccountData:
-        tasks = await self._async_read_tasks()
-        known = {task.info_hash for task in self.data.tasks} if self.data else set()
-        events, reported = self._ended(tasks)
+        previous = self.data.tasks if self.data else ()
+        tasks, complete = await self._async_read_tasks(previous)
+        seen = self._stored.seen
+        ended, seen_now = ended_since(tasks, seen, self._tasks_at, complete=complete)
+        events = tuple(CloudDownloadEvent(kind, task) for kind, task in ended)
+        moved = progress(tasks) != progress(previous)
+        self._stalled_reads = 0 if moved else self._stalled_reads + 1
         if self._due(self._account_at, now) or any(
             e.event_type == CLOUD_DOWNLOAD_FINISHED for e in events
         ):
@@ -193,7 +202,7 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         if (
             self._quota_stale
             or self._due(self._quota_at, now)
-            or any(task.info_hash not in known for task in tasks)
+            or any(seen is not None and task_key(task) not in seen for task in tasks)
         ):
             self._quota = await self.client.offline_quota()
             self._quota_at = now
@@ -206,11 +215,10 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
                 translation_key="account_read_failed",
                 translation_placeholders={"error": "no account data"},
             )
-        changed = reported != self._stored.reported
         self._stored = Stored(
-            reported, StoredRead(account, self._account_at, quota, self._quota_at, tasks, now)
+            seen_now, StoredRead(account, self._account_at, quota, self._quota_at, tasks, now)
         )
-        if changed:
+        if events or seen is None:
             # On disk before the events fire: a restart never reports them again.
             await async_save(self._store, self._stored)
         else:
@@ -223,44 +231,32 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
     def _due(self, last: datetime | None, now: datetime) -> bool:
         return last is None or now - last >= ACCOUNT_INTERVAL - DUE_SLACK
 
-    async def _async_read_tasks(self) -> tuple[OfflineTask, ...]:
-        """Page 1; further pages only while a task that was running is not found yet."""
-        running = (
-            {t.info_hash for t in self.data.tasks if t.status in ACTIVE} if self.data else set()
-        )
-        page = await self.client.offline_tasks()
-        tasks = list(page.tasks)
-        number = 1
-        while number < min(page.page_count, MAX_TASK_PAGES) and running - {
-            task.info_hash for task in tasks
-        }:
-            number += 1
-            more = await self.client.offline_tasks(number)
-            tasks.extend(more.tasks)
-        return tuple(tasks)
+    async def _async_read_tasks(
+        self, previous: tuple[OfflineTask, ...]
+    ) -> tuple[tuple[OfflineTask, ...], bool]:
+        """The task list, and whether all of it was read.
 
-    def _ended(
-        self, tasks: tuple[OfflineTask, ...]
-    ) -> tuple[tuple[CloudDownloadEvent, ...], dict[str, str]]:
-        """The tasks that finished or failed since last reported, and what is reported then.
-
-        The very first read (nothing stored) takes the tasks as they are, reporting none.
+        Page after page while the last one read can be followed by a task not yet ended or
+        not yet seen, or a task that was running is not found yet, up to MAX_TASK_PAGES. A
+        task that was running and is past that cap keeps its last known state (it still
+        counts as running).
         """
-        baseline = self._stored.reported is None
-        reported = dict(self._stored.reported or {})
-        events: list[CloudDownloadEvent] = []
-        for task in tasks:
-            ended = ENDED.get(task.status)
-            if ended is None:
-                reported.pop(task.info_hash, None)  # running again: report its end again
-            elif reported.get(task.info_hash) != ended:
-                reported.pop(task.info_hash, None)
-                reported[task.info_hash] = ended  # the newest last
-                if not baseline:
-                    events.append(CloudDownloadEvent(ended, task))
-        while len(reported) > MAX_REPORTED_TASKS:
-            del reported[next(iter(reported))]
-        return tuple(events), reported
+        seen = self._stored.seen
+        running = {task_key(t): t for t in previous if t.status in ACTIVE}
+        tasks: list[OfflineTask] = []
+        number = 0
+        while True:
+            number += 1
+            page = await self.client.offline_tasks(number)
+            tasks.extend(page.tasks)
+            if number >= page.page_count:
+                return tuple(tasks), True
+            missing = running.keys() - {task_key(t) for t in tasks}
+            if number >= MAX_TASK_PAGES:
+                break
+            if not wants_next_page(page.tasks, seen, missing):
+                return tuple(tasks), False
+        return (*tasks, *(running[key] for key in running if key in missing)), False
 
     @override
     async def async_shutdown(self) -> None:

@@ -1,7 +1,9 @@
-"""What the account coordinator keeps on disk, per entry: its last read and the reported tasks.
+"""What the account coordinator keeps on disk, per entry: its last read and the tasks seen.
 
-The reported tasks make sure a finished or failed download is announced once, also across
-restarts. The last read lets a restart show the account without a request while it is fresh.
+The tasks seen (by info hash and add time: running, finished or failed) make sure a finished or
+failed download is announced once, also across restarts. The last read lets a restart show the
+account without a request while it is fresh. Task links are never written (they may hold a
+tracker's passkey): a stored task has none, and an empty `url` when read back.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -11,6 +13,7 @@ from typing import Any, Final
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
+from .account_policy import Seen, state_of, task_key
 from .api import Account
 from .api.offline import OfflineQuota, OfflineTask, TaskStatus
 from .const import DOMAIN
@@ -32,9 +35,9 @@ class StoredRead:
 
 @dataclass(slots=True)
 class Stored:
-    """Everything on disk: `reported` is None until the first task list was taken as it is."""
+    """Everything on disk: `seen` is None until the first task list was taken as it is."""
 
-    reported: dict[str, str] | None = None  # info hash -> "finished" / "failed", oldest first
+    seen: Seen | None = None  # task key -> "running" / "finished" / "failed", oldest first
     read: StoredRead | None = field(default=None)
 
 
@@ -44,20 +47,27 @@ def account_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
 
 
 async def async_load(store: Store[dict[str, Any]]) -> Stored:
-    """What is on disk; a missing or unreadable part is None."""
+    """What is on disk; a missing or unreadable part is None.
+
+    Written before tasks were keyed by add time (`reported`: info hash -> end state), the
+    tasks seen are those of the last read (each was reported, or running, then).
+    """
     raw = await store.async_load()
     if not isinstance(raw, dict):
         return Stored()
-    reported = raw.get("reported")
-    return Stored(
-        reported=dict(reported) if isinstance(reported, dict) else None,
-        read=_read_from(raw.get("read")),
-    )
+    read = _read_from(raw.get("read"))
+    seen = raw.get("seen")
+    if isinstance(seen, dict):
+        return Stored(seen={str(k): str(v) for k, v in seen.items()}, read=read)
+    if isinstance(raw.get("reported"), dict):
+        tasks = read.tasks if read is not None else ()
+        return Stored(seen={task_key(t): state_of(t) for t in reversed(tasks)}, read=read)
+    return Stored(read=read)
 
 
 def stored_data(stored: Stored) -> dict[str, Any]:
     """What is written to disk."""
-    return {"reported": stored.reported, "read": _read_to(stored.read)}
+    return {"seen": stored.seen, "read": _read_to(stored.read)}
 
 
 async def async_save(store: Store[dict[str, Any]], stored: Stored) -> None:
@@ -90,7 +100,7 @@ def _read_to(read: StoredRead | None) -> dict[str, Any] | None:
         "quota_at": _iso(read.quota_at),
         "tasks": [
             {
-                **asdict(task),
+                **{key: value for key, value in asdict(task).items() if key != "url"},
                 "status": int(task.status),
                 "add_time": _iso(task.add_time),
                 "last_update": _iso(task.last_update),
@@ -112,6 +122,9 @@ def _read_from(raw: Any) -> StoredRead | None:
             OfflineTask(
                 **{
                     **task,
+                    "url": "",
+                    # Written by a version that named a nameless task after its link.
+                    "name": task["info_hash"] if task["name"] == task.get("url") else task["name"],
                     "status": TaskStatus(task["status"]),
                     "add_time": _time(task["add_time"]),
                     "last_update": _time(task["last_update"]),

@@ -51,16 +51,17 @@ SERVICE_GET_ACCESS_TOKEN: Final = "get_access_token"
 SERVICE_REFRESH_TOKEN: Final = "refresh_token"
 EVENT_TOKEN_REFRESHED: Final = "open115_token_refreshed"
 
-# The account and cloud downloads (read with the keeper's token through the consumer API).
+# The account and cloud downloads (read by the entry's client, with the keeper's token).
 ACCOUNT_INTERVAL: Final = timedelta(hours=1)  # storage, VIP and the quota, at least this often
 IDLE_TASKS_INTERVAL: Final = timedelta(minutes=30)  # the task list while nothing downloads
 ACTIVE_TASKS_INTERVAL: Final = timedelta(seconds=60)  # while a task allocates or downloads
-READ_RETRY_START: Final = timedelta(seconds=60)  # after a failed read (doubling)
-MAX_TASK_PAGES: Final = 5  # task-list pages read looking for a task that was running
-MAX_REPORTED_TASKS: Final = 500  # finished/failed tasks remembered so none is reported twice
+READ_RETRY_START: Final = timedelta(seconds=60)  # after a failed read (doubling, to 30 min)
+MAX_TASK_PAGES: Final = 5  # task-list pages read at most (for tasks running or not yet seen)
+MAX_REPORTED_TASKS: Final = 500  # tasks remembered (by hash and add time): none reported twice
 CLOUD_DOWNLOAD_FINISHED: Final = "finished"
 CLOUD_DOWNLOAD_FAILED: Final = "failed"
 ATTR_URLS: Final = "urls"
+MAX_LINKS_PER_CALL: Final = 200  # open115.add_cloud_download: links per call (README, action)
 ATTR_FOLDER_ID: Final = "folder_id"
 SERVICE_ADD_CLOUD_DOWNLOAD: Final = "add_cloud_download"
 

@@ -1,5 +1,6 @@
 """Signing in by QR code: the device-code flow with PKCE, long-polled while the dialog shows."""
 
+import asyncio
 from typing import Any, Final
 
 from homeassistant.config_entries import (
@@ -35,6 +36,15 @@ from .token_state import token_data
 POLL_WAIT = DEVICE_CODE_POLL_TIMEOUT
 # Failed long polls in a row (not counting our own timeouts) before the QR sign-in gives up.
 MAX_POLL_FAILURES = 3
+MIN_POLL_SPACING = 1.0  # seconds from one status poll's start to the next one's
+
+
+async def _pause(seconds: float) -> None:
+    """Wait `seconds` (none when not positive)."""
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
 # Why a QR sign-in went back to the AppID form (keys of config.error).
 QR_ERRORS: Final = frozenset(
     {
@@ -108,10 +118,17 @@ class QrSignInConfigFlow(Open115BaseConfigFlow):
     async def _async_wait_for_change(
         self, code: DeviceCode, known: DeviceCodeStatus
     ) -> DeviceCodeStatus:
-        """Long-poll until the code's status is no longer `known`."""
+        """Long-poll until the code's status is no longer `known`.
+
+        Polls start at least MIN_POLL_SPACING apart, also when 115 answers at once.
+        """
         client = create_client(self.hass)
         failures = 0
+        started: float | None = None
         while True:
+            if started is not None:
+                await _pause(started + MIN_POLL_SPACING - self.hass.loop.time())
+            started = self.hass.loop.time()
             try:
                 status = await client.device_code_status(code, wait=POLL_WAIT)
             except Open115TransientError as err:

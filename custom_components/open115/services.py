@@ -27,6 +27,7 @@ from .const import (
     ATTR_URLS,
     DEFAULT_MIN_VALIDITY,
     DOMAIN,
+    MAX_LINKS_PER_CALL,
     MAX_MIN_VALIDITY,
     SERVICE_ADD_CLOUD_DOWNLOAD,
     SERVICE_GET_ACCESS_TOKEN,
@@ -91,6 +92,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
 LINK_SCHEMES: Final = ("http://", "https://", "ftp://", "magnet:?", "ed2k://")
 MAX_LINK_LENGTH: Final = 8192
+_SHOWN_HOST: Final = 64
+_SHOWN_TEXT: Final = 40
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 ADD_CLOUD_DOWNLOAD_SCHEMA = vol.Schema(
@@ -103,8 +106,20 @@ ADD_CLOUD_DOWNLOAD_SCHEMA = vol.Schema(
 
 
 def _shown(text: str) -> str:
-    """A line as an error message quotes it: short."""
-    return text if len(text) <= 80 else f"{text[:77]}..."
+    """A line as an error message quotes it: short, and without a link's secret parts.
+
+    A link shows its scheme and host only (no user:password@, path, query or fragment, where
+    trackers keep passkeys); other text shows up to its first "/", "?", "#" or "@".
+    """
+    if (match := _SCHEME.match(text)) is not None:
+        scheme, rest = match.group(0), text[match.end() :]
+        if not rest.startswith("//"):
+            return f"{scheme}…" if rest else scheme
+        host = re.split(r"[/?#]", rest[2:], maxsplit=1)[0].rsplit("@", 1)[-1]
+        shown = f"{scheme}//{host[:_SHOWN_HOST]}"
+        return f"{shown}/…" if len(rest) > 2 + len(host) or len(host) > _SHOWN_HOST else shown
+    head = re.split(r"[/?#@]", text, maxsplit=1)[0][:_SHOWN_TEXT]
+    return head if head == text else f"{head}…"
 
 
 def parse_links(urls: str | list[str]) -> list[str]:
@@ -115,6 +130,12 @@ def parse_links(urls: str | list[str]) -> list[str]:
     links = [line.strip() for line in lines if line.strip()]
     if not links:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_links")
+    if len(links) > MAX_LINKS_PER_CALL:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_many_links",
+            translation_placeholders={"count": str(len(links)), "max": str(MAX_LINKS_PER_CALL)},
+        )
     for number, link in enumerate(links, 1):
         placeholders = {"line": str(number), "link": _shown(link)}
         if not link.lower().startswith(LINK_SCHEMES):
@@ -138,7 +159,8 @@ async def _async_add_cloud_download(call: ServiceCall) -> ServiceResponse:
     """Add the links as cloud-download tasks; one result per link, in order."""
     links = parse_links(call.data[ATTR_URLS])
     folder_id: str | None = call.data.get(ATTR_FOLDER_ID) or None
-    if folder_id is not None and not folder_id.isdigit():
+    # ASCII digits only: str.isdigit() also takes superscripts and Arabic-Indic digits.
+    if folder_id is not None and not (folder_id.isascii() and folder_id.isdigit()):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="bad_folder_id",

@@ -13,6 +13,8 @@ Scenarios (the same random days for every run number):
   2 h, one in six fails. The latency of `finished`/`failed` is from the moment the emulator's
   task ends to the moment the event entity fires.
 - rate limited: idle, with proapi refusing every request (770004) for LIMITED_HOURS.
+- stalled: idle, with one task on the list that never moves (0 %, allocating, no peers).
+- forty tasks: idle, with BACKLOG_TASKS ended tasks on the list (two pages of 30).
 """
 
 from collections import Counter
@@ -48,7 +50,8 @@ RESTARTS_PER_DAY = 4
 LIMITED_FROM = 6 * 3600  # s into the first day
 LIMITED_HOURS = 2
 TAIL = 3 * 3600  # s simulated after the last day, for the events of tasks that end late
-SCENARIOS = ("idle", "idle_restarts", "downloads", "rate_limited")
+BACKLOG_TASKS = 40
+SCENARIOS = ("idle", "idle_restarts", "downloads", "rate_limited", "stalled", "forty_tasks")
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -153,6 +156,15 @@ async def run_account(
             fired.setdefault(info_hash, []).append(time.time())
 
     unsub = hass.bus.async_listen("state_changed", on_state)
+    if scenario == "stalled":
+        emu.add_task(USER_ID, f"https://example.com/bench/{run}/stalled.iso")
+    if scenario == "forty_tasks":
+        for n in range(BACKLOG_TASKS):
+            old = emu.add_task(USER_ID, f"https://example.com/bench/{run}/old/{n}.iso")
+            if n % 5:
+                emu.finish_task(old)
+            else:
+                emu.fail_task(old)
     await keeper.start()
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -194,6 +206,8 @@ async def run_account(
             else:
                 emu.add_task(USER_ID, arg.url)
             hashes[arg.url] = info_hash_of(arg.url)
+            # It downloads (moves) until it ends; only the stalled scenario's task stands still.
+            emu.task(hashes[arg.url]).expected_seconds = arg.ends - arg.added
         elif action == "end":
             info_hash = hashes[arg.url]
             if arg.fails:

@@ -17,6 +17,8 @@ def account_section(rows: list[dict[str, Any]]) -> list[str]:
         "idle_restarts": f"idle, {a.RESTARTS_PER_DAY} restarts a day",
         "downloads": f"{a.DOWNLOADS_PER_DAY} cloud downloads a day",
         "rate_limited": f"idle, proapi rate limited for {a.LIMITED_HOURS} h",
+        "stalled": "idle, one task stalled at 0 %",
+        "forty_tasks": f"idle, {a.BACKLOG_TASKS} ended tasks on the list",
     }
     out = [
         f"## Account and cloud downloads: proapi requests, {a.DAYS} simulated days",

@@ -47,6 +47,8 @@ class EmulatedTask:
     percent: float = 0.0
     last_update: float = 0.0
     file_id: str = ""
+    # Set: the task makes progress as if done in this many seconds (it ends by the controls).
+    expected_seconds: float | None = None
 
 
 def info_hash_of(url: str) -> str:
@@ -90,14 +92,21 @@ class OfflineEndpoints(ProapiEndpoints):
         size: int | None = None,
         folder_id: str = "0",
     ) -> str:
-        """Add a task as if the account had added it elsewhere (counts against the quota)."""
+        """Add a task as if the account had added it elsewhere (counts against the quota).
+
+        `name` "" lists the task without a name (reported in issue 17 for a tracker link;
+        OpenListTeam/115-sdk-go@ac45bd5 `offline.go` reads `name` as a plain string, so an
+        absent one is ""). Tasks are listed newest first, 30 a page, with `page_count`, and
+        keyed by `info_hash` plus `add_time` (the same file: del_task takes the info hash, a
+        task added again gets a new add time).
+        """
         guessed_name, guessed_size = _name_and_size(url)
         now = self.clock()
         task = EmulatedTask(
             user_id=user_id,
             info_hash=info_hash_of(url),
             url=url,
-            name=name or guessed_name or info_hash_of(url),
+            name=(guessed_name or info_hash_of(url)) if name is None else name,
             size=guessed_size if size is None else size,
             add_time=now,
             folder_id=folder_id,
@@ -117,6 +126,10 @@ class OfflineEndpoints(ProapiEndpoints):
             if task.info_hash == info_hash:
                 return task
         raise KeyError(info_hash)
+
+    def remove_task(self, info_hash: str) -> None:
+        """The account removed the task (in 115's app); adding its link again adds a new one."""
+        self.offline_tasks = [t for t in self.offline_tasks if t.info_hash != info_hash]
 
     def set_progress(self, info_hash: str | None, percent: float) -> EmulatedTask:
         """The task is downloading, `percent` done."""
@@ -198,13 +211,19 @@ class OfflineEndpoints(ProapiEndpoints):
         return {"state": True, "code": 0, "message": "", "info_hash": info_hash, "url": url}
 
     def _advance(self, task: EmulatedTask) -> None:
-        """With `download_seconds`, a running task progresses with the clock."""
-        if self.download_seconds is None or task.status not in (
-            STATUS_ALLOCATING,
-            STATUS_DOWNLOADING,
-        ):
+        """With `download_seconds`, a running task progresses with the clock.
+
+        Without it, a task with `expected_seconds` moves (percentDone, last_update) until the
+        controls end it; any other running task stands still (a stalled one).
+        """
+        if task.status not in (STATUS_ALLOCATING, STATUS_DOWNLOADING):
             return
         elapsed = self.clock() - task.add_time
+        if self.download_seconds is None:
+            if task.expected_seconds and elapsed > 0:
+                task.status, task.last_update = STATUS_DOWNLOADING, self.clock()
+                task.percent = min(round(100 * elapsed / task.expected_seconds, 2), 99.9)
+            return
         if elapsed >= self.download_seconds:
             self.finish_task(task.info_hash)
         elif elapsed > 0:

@@ -25,9 +25,14 @@ class ProapiEndpoints(EmulatorCore):
 
     `proapi_limit`: while set, every proapi request is refused with that code (770004, 406)
     or, for 429, with HTTP 429. `float_sizes`: sizes are sent as JSON floats (as 115 has done).
+    `proapi_refusal`: while set, every proapi request is refused with that 401xxxxx code
+    whatever its token, so a new token does not cure it: 40140118 (developer certification
+    expired) or 40100000 (parameter error), shared/spec/115-open-api.md's error table;
+    OpenListTeam/115-sdk-go refreshes on any 401xxxxx answer, which cannot help here.
     """
 
     proapi_limit: int | None = None
+    proapi_refusal: int | None = None
     float_sizes: bool = False
 
     def _size(self, value: int) -> int | float:
@@ -57,6 +62,9 @@ class ProapiEndpoints(EmulatorCore):
             if self.proapi_limit == PROAPI_LIMIT_HTTP_429:
                 return web.Response(status=429, text="Too Many Requests")
             return self._error(self.proapi_limit, "访问频率过高", proapi=True)
+        if self.proapi_refusal is not None:
+            self._log(path, self.proapi_refusal)
+            return self._error(self.proapi_refusal, "refused", proapi=True)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         at = self.access_tokens.get(token)
         if at is None:

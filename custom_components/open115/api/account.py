@@ -6,7 +6,7 @@ from typing import Any
 
 from .errors import Open115ApiError, Open115TransientError
 from .transport import Transport
-from .values import as_int, as_size
+from .values import as_number, as_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +71,10 @@ def _vip_level(vip: Any) -> str | None:
 def _vip_expire(vip: Any) -> datetime | None:
     if not isinstance(vip, dict):
         return None
-    stamp = as_int(vip.get("expire"))
-    if not stamp or stamp <= 0:
+    number = as_number(vip.get("expire"))  # a Unix time; seen with a fraction
+    if number is None or number < 1:
         return None
+    stamp = int(number)
     try:
         return datetime.fromtimestamp(stamp, UTC)
     except OverflowError, OSError, ValueError:

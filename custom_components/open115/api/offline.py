@@ -6,10 +6,11 @@ is read defensively: numbers may come as floats or numeric strings, and any may 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, Final, Literal
+from urllib.parse import parse_qs
 
 from .errors import Open115TransientError
 from .transport import Transport
@@ -38,7 +39,9 @@ class OfflineTask:
     """One cloud-download task.
 
     `status` is ALLOCATING for a status value 115 has not documented (neither done nor
-    failed, as far as anyone can tell); `status_code` keeps the value as sent.
+    failed, as far as anyone can tell); `status_code` keeps the value as sent. `name` is 115's,
+    else a magnet's `dn`, else the info hash: never the link (`url`, which may hold a tracker's
+    passkey, and is left out of the repr).
     """
 
     info_hash: str
@@ -49,7 +52,7 @@ class OfflineTask:
     percent_done: float  # 0-100
     file_id: str | None  # the downloaded file or folder; None until there is one
     folder_id: str | None  # the folder it downloads into (wp_path_id; "0" is the root)
-    url: str
+    url: str = field(repr=False)
     add_time: datetime | None
     last_update: datetime | None
 
@@ -214,11 +217,12 @@ def _task(item: Any) -> OfflineTask | None:
     if percent is None:
         percent = 100.0 if status is TaskStatus.DONE else 0.0
     url = _text(item.get("url"))
+    fallback_name = _magnet_name(url) or info_hash
     file_id = _text(item.get("file_id"))
     folder_id = _text(item.get("wp_path_id"))
     return OfflineTask(
         info_hash=info_hash,
-        name=_text(item.get("name")) or url or info_hash,
+        name=_text(item.get("name")) or fallback_name,
         size=as_size(item.get("size")),
         status=status,
         status_code=code if code is not None else int(status),
@@ -229,6 +233,14 @@ def _task(item: Any) -> OfflineTask | None:
         add_time=_stamp(item.get("add_time")),
         last_update=_stamp(item.get("last_update")),
     )
+
+
+def _magnet_name(url: str) -> str:
+    """A magnet link's display name (`dn`), or ""."""
+    if not url.lower().startswith("magnet:"):
+        return ""
+    names = parse_qs(url.partition("?")[2]).get("dn")
+    return names[0].strip() if names else ""
 
 
 def _add_result(url: str, item: dict[str, Any]) -> AddResult:
