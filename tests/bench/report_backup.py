@@ -72,11 +72,13 @@ def backup_section(rows: list[dict[str, Any]]) -> list[str]:
             "work shared them). Where the time goes: a verified download hashes every byte, "
             "and SHA1 runs here at about the speed of the loopback GET, so the check alone "
             "nearly doubles a single core's work; open115 hashes in a worker thread in 4 MiB "
-            "batches, which overlaps with receiving only when a core is free. A multipart "
-            "upload ends with CompleteMultipartUpload, where the emulator joins and hashes the "
-            "whole object before answering (about 0.5 s per 100 MiB here), work the single "
-            "plain PUT does not have; and the bytes are hashed twice (before upload/init, and "
-            "again as they are sent, to check them)."
+            "batches, which overlaps with receiving only when a core is free. An upload hashes "
+            "the bytes twice (before upload/init, and again as they are sent, to check them), "
+            "reads the sign check's range, and sends parts one at a time (the next is read "
+            "meanwhile), each waiting for OSS's answer; the emulator does the same work per byte "
+            "for ours and for the plain PUT (it writes the bytes to disk with their MD5 and "
+            "SHA1). The emulator also offers `PUT /_sink` (disk only); the signed PutObject is "
+            "used here because it costs the server what our upload costs it."
         ),
         "",
         (
