@@ -6,14 +6,17 @@ Other integrations get a fresh access token from here instead of refreshing it t
     token = await async_get_access_token(hass, config_entry_id=None, min_validity=60)
 """
 
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .account_coordinator import AccountCoordinator, async_remove_store
 from .auth import KeeperAuth
-from .const import DOMAIN, ENV_BASE_URL, LOGGER
+from .const import BACKUP_STORE_KEY, DATA_BACKUP_AGENT_LISTENERS, DOMAIN, ENV_BASE_URL, LOGGER
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
 from .helpers import async_flush_config_entries, base_url_override, create_client
@@ -59,7 +62,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
     entry.async_create_task(
         hass, account.async_start(), f"{DOMAIN} first account read", eager_start=False
     )
+    entry.async_on_unload(entry.async_on_state_change(lambda: _notify_backup_listeners(hass)))
     return True
+
+
+def _notify_backup_listeners(hass: HomeAssistant) -> None:
+    """The entry loaded or unloaded: its backup location comes or goes (backup.py)."""
+    for listener in hass.data.get(DATA_BACKUP_AGENT_LISTENERS, []):
+        listener()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> bool:
@@ -68,7 +78,12 @@ async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
-    """Remove the entry's repair issues, its keepers' shared state and reported downloads."""
+    """Remove what open115 keeps of the entry (the backups stay on the drive).
+
+    Its repair issues, its keepers' shared state, its reported downloads and its backups'
+    metadata cache.
+    """
     async_delete_issues(hass, entry.entry_id)
+    await Store[Any](hass, 1, BACKUP_STORE_KEY.format(entry_id=entry.entry_id)).async_remove()
     await async_remove_store(hass, entry.entry_id)
     hass.data.get(DATA_SHARED, {}).pop(entry.entry_id, None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, override
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -271,3 +271,11 @@ class AccountCoordinator(DataUpdateCoordinator[AccountData]):
         """Read the task list and the quota now (after an add), unless rate limited."""
         self._quota_stale = True
         await self.async_request_refresh()
+
+    @callback
+    def async_read_storage_soon(self) -> None:
+        """Read the account's storage now (a backup was stored or deleted): one read, no polling."""
+        self._account_at = None
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_refresh(), f"{DOMAIN} storage read"
+        )

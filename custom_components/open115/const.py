@@ -1,8 +1,11 @@
 """Constants for open115."""
 
+from collections.abc import Callable
 from datetime import timedelta
 import logging
 from typing import Final
+
+from homeassistant.util.hass_dict import HassKey
 
 DOMAIN: Final = "open115"
 LOGGER = logging.getLogger(__package__)
@@ -61,3 +64,9 @@ ATTR_URLS: Final = "urls"
 MAX_LINKS_PER_CALL: Final = 200  # open115.add_cloud_download: links per call (README, action)
 ATTR_FOLDER_ID: Final = "folder_id"
 SERVICE_ADD_CLOUD_DOWNLOAD: Final = "add_cloud_download"
+
+BACKUP_STORE_KEY: Final = DOMAIN + ".{entry_id}.backups"  # the metadata cache on disk
+# The backup location: Home Assistant's backup manager listens here for agents coming and going.
+DATA_BACKUP_AGENT_LISTENERS: HassKey[list[Callable[[], None]]] = HassKey(
+    f"{DOMAIN}.backup_agent_listeners"
+)

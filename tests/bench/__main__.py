@@ -19,6 +19,7 @@ import pytest
 
 from .numbers import fmt, med
 from .report_account import account_section
+from .report_backup import backup_section, splice
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = [Path(__file__).with_name(name) for name in ("bench.py", "bench_account.py")]
@@ -262,14 +263,31 @@ def report(rows: list[dict[str, Any]]) -> str:
         *setup_section(rows),
         "",
         *account_section(rows),
+        "",
+        *backup_section(rows),
     ]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def backup_only(quick: bool) -> int:
+    """Run bench_backup.py only; replace the backup section of docs/benchmarks.md."""
+    from .bench_backup import run_backup_bench
+
+    section = backup_section(run_backup_bench(quick))
+    print("\n".join(section))
+    if not quick:
+        target = ROOT / "docs" / "benchmarks.md"
+        target.write_text(splice(target.read_text(encoding="utf-8"), section), encoding="utf-8")
+        print(f"wrote the backup section of {target}")
+    return 0
 
 
 def main() -> int:
     """Run the scenarios, write docs/benchmarks.md."""
     args = sys.argv[1:]
     quick = "--quick" in args
+    if "--backup" in args:  # the backup benchmark alone: its section of the report
+        return backup_only(quick)
     if quick:
         args = [a for a in args if a != "--quick"]
         os.environ.setdefault("OPEN115_BENCH_RUNS", "1")
@@ -290,6 +308,10 @@ def main() -> int:
         code = pytest.main([*base, *args])
         if code != 0:
             return int(code)
+        if not any(a.startswith("-k") for a in args):
+            from .bench_backup import run_backup_bench
+
+            run_backup_bench(quick)
         rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
     text = report(rows)
     print(text)

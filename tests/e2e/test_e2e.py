@@ -302,6 +302,49 @@ def test_a_consumer_integration_reads_the_account_through_open115(
     assert not [secret for secret in emulator.secrets() if secret in reply.text]
 
 
+def test_backup_to_115_and_back(
+    hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
+) -> None:
+    """A backup created to the 115 location and the local one from the websocket API, as the
+    Backups page does (encrypted, the same password for both); the tar downloaded back from
+    115 is the local one, byte for byte."""
+    agent_id = f"{DOMAIN}.{emulator.user_id}"
+    with hass_proc.websocket() as ws:
+        agents = ws.call({"type": "backup/agents/info"})["agents"]
+        assert {"agent_id": agent_id, "name": emulator.user_name} in agents
+        ws.call(
+            {
+                "type": "backup/generate",
+                "agent_ids": ["backup.local", agent_id],
+                "include_homeassistant": True,
+                "include_database": True,
+                "name": "open115 e2e",
+                "password": random_password(),
+            },
+            timeout=120,
+        )
+        deadline = time.monotonic() + 180
+        while True:
+            info = ws.call({"type": "backup/info"})
+            done = [b for b in info["backups"] if agent_id in b["agents"]]
+            failed = [b for b in info["backups"] if agent_id in b["failed_agent_ids"]]
+            assert not failed, hass_proc.log_text[-3000:]
+            if done and info["state"] == "idle":
+                break
+            assert time.monotonic() < deadline, info
+            time.sleep(1)
+    [backup] = done
+    # The same encryption for both (the default), so the same bytes are stored in both.
+    assert backup["agents"][agent_id]["protected"] == backup["agents"]["backup.local"]["protected"]
+    from_115 = hass_proc.get(f"/api/backup/download/{backup['backup_id']}?agent_id={agent_id}")
+    local = hass_proc.get(f"/api/backup/download/{backup['backup_id']}?agent_id=backup.local")
+    assert (from_115.status_code, local.status_code) == (200, 200)
+    assert len(from_115.content) > 0
+    assert from_115.content == local.content
+    assert "Upload failed" not in hass_proc.log_text
+    assert not [secret for secret in emulator.secrets() if secret in hass_proc.log_text]
+
+
 def test_qr_sign_in_through_the_flow_api(
     hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
 ) -> None:

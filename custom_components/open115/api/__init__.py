@@ -2,7 +2,8 @@
 
 `transport` sends requests, `errors` maps 115's answers to typed errors (the one place that
 does), `auth` refreshes tokens and signs in by QR code, `account` reads the account, `offline`
-reads and adds cloud downloads, `token_source` is where the Open API calls get their access
+reads and adds cloud downloads, `files` lists, deletes and downloads drive files, `upload`
+and `oss` upload them, `token_source` is where the Open API calls get their access
 token (asked before each request; a refused one is reported there once). The package imports nothing from Home Assistant, so that it
 can become a library of its own, and never logs, formats or repr()s a token.
 """
@@ -32,11 +33,18 @@ from .errors import (
     Open115AccessTokenError,
     Open115ApiError,
     Open115AuthError,
+    Open115CallbackFailedError,
+    Open115ChecksumError,
     Open115Error,
+    Open115NotFoundError,
+    Open115OssError,
+    Open115OssTokenExpiredError,
     Open115RateLimitError,
     Open115TransientError,
     Open115UnexplainedError,
+    Open115UploadError,
 )
+from .files import DownloadLink, DriveFile, FilesApi
 from .offline import (
     CODE_TASK_EXISTS,
     AddResult,
@@ -47,12 +55,14 @@ from .offline import (
     TaskPage,
     TaskStatus,
 )
+from .oss import OssCredentials, OssTarget, OssUpload
 from .token_source import AccessTokenSource, StaticAccessToken
 from .transport import DEFAULT_TIMEOUT, PASSPORT_URL, PROAPI_URL, QRCODE_URL
+from .upload import Digest, UploadApi, UploadedFile, UploadTicket
 from .values import as_int, as_number, as_size
 
 
-class Open115Client(AuthApi, AccountApi, OfflineApi):
+class Open115Client(AuthApi, AccountApi, OfflineApi, FilesApi, UploadApi):
     """The 115 Open Platform calls open115 makes, on one injected aiohttp session."""
 
 
@@ -79,22 +89,38 @@ __all__ = [
     "AddStatus",
     "DeviceCode",
     "DeviceCodeStatus",
+    "Digest",
+    "DownloadLink",
+    "DriveFile",
+    "FilesApi",
     "OfflineApi",
     "OfflineQuota",
     "OfflineTask",
     "Open115AccessTokenError",
     "Open115ApiError",
     "Open115AuthError",
+    "Open115CallbackFailedError",
+    "Open115ChecksumError",
     "Open115Client",
     "Open115Error",
+    "Open115NotFoundError",
+    "Open115OssError",
+    "Open115OssTokenExpiredError",
     "Open115RateLimitError",
     "Open115TransientError",
     "Open115UnexplainedError",
+    "Open115UploadError",
+    "OssCredentials",
+    "OssTarget",
+    "OssUpload",
     "Pkce",
     "StaticAccessToken",
     "TaskPage",
     "TaskStatus",
     "TokenPair",
+    "UploadApi",
+    "UploadTicket",
+    "UploadedFile",
     "as_int",
     "as_number",
     "as_size",

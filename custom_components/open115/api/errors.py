@@ -133,3 +133,67 @@ def error_for(
     if not code:
         return Open115UnexplainedError(detail)
     return Open115ApiError(detail, code=code)
+
+
+# ----- the drive, uploads and Aliyun OSS (the backup location) ---------------------------------
+# folder/add: a folder of that name exists already (p115client's error table).
+CODE_FOLDER_EXISTS: Final = 20004
+# folder/get_info: no such folder.
+CODE_FOLDER_MISSING: Final = 430004
+OSS_CALLBACK_FAILED_STATUS: Final = 203
+OSS_TOKEN_EXPIRED: Final = "SecurityTokenExpired"  # noqa: S105 (an OSS error code)
+
+
+class Open115NotFoundError(Open115ApiError):
+    """The file or folder is not (or no longer) on the drive."""
+
+
+class Open115ChecksumError(Open115Error):
+    """Bytes do not have the SHA1 they should.
+
+    A download differs from 115's SHA1, or a backup stream changed between the opening that
+    was hashed and the opening that was sent.
+    """
+
+
+class Open115UploadError(Open115ApiError):
+    """115 refused an upload: the sign check failed, or an answer was unusable."""
+
+
+class Open115OssError(Open115Error):
+    """Aliyun OSS refused a request of an upload; `oss_code` is its error code (never a key)."""
+
+    def __init__(self, message: str, *, oss_code: str | None = None, status: int = 0) -> None:
+        """Keep OSS's error code and the HTTP status."""
+        super().__init__(message)
+        self.oss_code = oss_code
+        self.status = status
+
+
+class Open115CallbackFailedError(Open115OssError):
+    """OSS stored the bytes but 115's callback failed (HTTP 203 CallbackFailed)."""
+
+
+class Open115OssTokenExpiredError(Open115OssError):
+    """The temporary OSS credentials expired (SecurityTokenExpired), even after a renewal."""
+
+
+def oss_error_for(status: int, body: bytes, what: str) -> Open115OssError:
+    """Map an OSS error answer (XML `<Error><Code>`) to a typed error, quoting only its code."""
+    code = _xml_text(body, "Code")
+    detail = f"{what} failed with HTTP {status}" + (f" ({code})" if code else "")
+    if status == OSS_CALLBACK_FAILED_STATUS:
+        return Open115CallbackFailedError(detail, oss_code=code or "CallbackFailed", status=status)
+    if code == OSS_TOKEN_EXPIRED:
+        return Open115OssTokenExpiredError(detail, oss_code=code, status=status)
+    return Open115OssError(detail, oss_code=code, status=status)
+
+
+def _xml_text(body: bytes, tag: str) -> str | None:
+    """The text of the first `<tag>` in an XML body; only a plain identifier is kept."""
+    start = body.find(f"<{tag}>".encode())
+    end = body.find(f"</{tag}>".encode(), start + 1)
+    if start < 0 or end < 0:
+        return None
+    text = body[start + len(tag) + 2 : end].decode("utf-8", "replace").strip()
+    return text if text.isascii() and text.replace("_", "").replace(".", "").isalnum() else None
