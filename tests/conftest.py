@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+import pathlib
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -58,6 +59,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/open115."""
+
+
+@pytest.fixture(autouse=True)
+def backup_config_dir(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> None:
+    """A config directory of its own for each backup test.
+
+    Home Assistant's backup integration writes received and local backups under the config
+    directory (`tmp_backups/`, `backups/`); the test plugin's is one directory shared by every
+    xdist worker, so two backup tests running at once would delete each other's files.
+    """
+    if request.module.__name__.rsplit(".", 1)[-1].startswith("test_backup"):
+        hass: HomeAssistant = request.getfixturevalue("hass")
+        hass.config.config_dir = str(tmp_path)
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def test_add_a_magnet_and_watch_it_finish(
     results = reply.json()["service_response"]["results"]
     assert [(r["url"], r["status"], r["info_hash"]) for r in results] == [
         (MAGNET, "added", "ab" * 20),
-        (MAGNET, "duplicate", None),
+        (MAGNET, "duplicate", "ab" * 20),  # the hash read from the magnet
     ]
     # Read right after the add: the new task is counted.
     _wait_for(hass_proc, entry_id, "cloud_downloads_active", lambda s: s["state"] == "1", 15)
