@@ -17,7 +17,7 @@ from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
 from custom_components.open115.keeper import TokenKeeper
-from custom_components.open115.token_state import token_data
+from custom_components.open115.token_state import TOKEN_KEYS, token_data
 
 from .emulator import Emulator115, Grant, RunningEmulator
 
@@ -131,9 +131,21 @@ def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
     return next(e for e in entries if e["entry_id"] == entry_id)
 
 
+def token_file(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any] | None:
+    """The entry's token file as written to (mocked) disk, if it was."""
+    stored = hass_storage.get(f"{DOMAIN}.{entry_id}.token")
+    return None if stored is None else dict(stored["data"])
+
+
 def stored_data(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    """The entry's data as it is on (mocked) disk."""
-    data: dict[str, Any] = stored_entry(hass_storage, entry.entry_id)["data"]
+    """The entry's data as it is on (mocked) disk, its token as in its token file."""
+    data: dict[str, Any] = {}
+    if ENTRIES_KEY in hass_storage:
+        entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
+        data = next((e["data"] for e in entries if e["entry_id"] == entry.entry_id), {})
+    token = token_file(hass_storage, entry.entry_id)
+    if token is not None:
+        data = {k: v for k, v in data.items() if k not in TOKEN_KEYS} | token["token"]
     return data
 
 

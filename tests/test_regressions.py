@@ -20,7 +20,7 @@ import pytest
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.exceptions import KeeperError
 from custom_components.open115.keeper import TokenKeeper
-from custom_components.open115.pacing import DATA_SHARED
+from custom_components.open115.token_record import DATA_RECORDS
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
@@ -285,11 +285,11 @@ async def test_removing_the_entry_forgets_its_shared_backoff(
     emulator.inject(REFRESH_PATH, RATE_LIMITED)
     await advance(hass, freezer, 6600)  # the proactive refresh: rate limited
     assert entry.runtime_data.keeper.data.status is TokenStatus.RATE_LIMITED
-    assert hass.data[DATA_SHARED][entry.entry_id].backoff is not None
+    assert hass.data[DATA_RECORDS][entry.entry_id].failure is not None
 
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.entry_id not in hass.data[DATA_SHARED]
+    assert entry.entry_id not in hass.data[DATA_RECORDS]
     # Removed means quiet: no retry goes out for the removed entry.
     await advance(hass, freezer, 3600)
     assert emulator.count(REFRESH_PATH) == 1

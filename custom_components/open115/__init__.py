@@ -15,11 +15,11 @@ from .account_coordinator import AccountCoordinator, async_remove_store
 from .const import DOMAIN, ENV_BASE_URL, LOGGER
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
-from .helpers import async_flush_config_entries, base_url_override
+from .helpers import base_url_override
 from .issues import async_delete_issues, async_track_issues
 from .keeper import TokenKeeper
-from .pacing import DATA_SHARED
 from .services import async_setup_cloud_download_service, async_setup_services
+from .token_record import async_record, async_remove_record
 
 __all__ = ["async_get_access_token"]
 
@@ -42,9 +42,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
             ENV_BASE_URL,
             base_url_override(),
         )
-    # A new or re-authenticated entry's pair is on disk before anything can rotate it.
-    await async_flush_config_entries(hass)
-    keeper = TokenKeeper(hass, entry)
+    # The entry's token (a new entry's, or one stored before the token file existed, is
+    # written to it now: on disk before anything can rotate it).
+    record = await async_record(hass, entry)
+    keeper = TokenKeeper(hass, entry, record)
     entry.async_on_unload(async_track_issues(hass, keeper))
     await keeper.async_config_entry_first_refresh()
     account = AccountCoordinator(hass, entry)
@@ -66,7 +67,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
-    """Remove the entry's repair issues, its keepers' shared state and reported downloads."""
+    """Remove the entry's repair issues, its token file and reported downloads."""
     async_delete_issues(hass, entry.entry_id)
     await async_remove_store(hass, entry.entry_id)
-    hass.data.get(DATA_SHARED, {}).pop(entry.entry_id, None)
+    await async_remove_record(hass, entry.entry_id)

@@ -60,3 +60,5 @@ CLOUD_DOWNLOAD_FAILED: Final = "failed"
 ATTR_URLS: Final = "urls"
 ATTR_FOLDER_ID: Final = "folder_id"
 SERVICE_ADD_CLOUD_DOWNLOAD: Final = "add_cloud_download"
+# A report that 115 refused the access token rotates it at most this often (unless it is due).
+REJECTION_ROTATION_INTERVAL: Final = timedelta(minutes=10)

@@ -3,12 +3,13 @@
 Everything that needs an access token asks here; only the keeper ever refreshes.
 """
 
-from homeassistant.config_entries import ConfigEntryState
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 
 from .const import DEFAULT_MIN_VALIDITY, DOMAIN
-from .data import Open115ConfigEntry
 from .keeper import TokenKeeper
 
 
@@ -16,7 +17,7 @@ from .keeper import TokenKeeper
 def async_get_keeper(hass: HomeAssistant, config_entry_id: str | None = None) -> TokenKeeper:
     """The keeper of the named entry, or of the only loaded one; translated errors."""
     if config_entry_id is not None:
-        entry: Open115ConfigEntry | None = hass.config_entries.async_get_entry(config_entry_id)
+        entry: ConfigEntry[Any] | None = hass.config_entries.async_get_entry(config_entry_id)
         if entry is None or entry.domain != DOMAIN:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -29,13 +30,18 @@ def async_get_keeper(hass: HomeAssistant, config_entry_id: str | None = None) ->
                 translation_key="entry_not_loaded",
                 translation_placeholders={"entry_title": entry.title},
             )
-        return entry.runtime_data.keeper
-    loaded: list[Open115ConfigEntry] = hass.config_entries.async_loaded_entries(DOMAIN)
+        return _keeper_of(entry)
+    loaded: list[ConfigEntry[Any]] = hass.config_entries.async_loaded_entries(DOMAIN)
     if not loaded:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entry")
     if len(loaded) > 1:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="several_entries")
-    return loaded[0].runtime_data.keeper
+    return _keeper_of(loaded[0])
+
+
+def _keeper_of(entry: ConfigEntry[Any]) -> TokenKeeper:
+    keeper: TokenKeeper = entry.runtime_data.keeper
+    return keeper
 
 
 async def async_get_access_token(
