@@ -133,8 +133,12 @@ async def test_no_two_requests_within_60_seconds_whoever_asks(
     keeper = keeper_of(entry)
     assert keeper.data.status is TokenStatus.RETRYING
     token = keeper.data.access_token
-    # A consumer that needs more than the token has left gets the live token, no request.
-    assert await async_get_access_token(hass, min_validity=3000) == token
+    # A consumer that needs more than the token has left is told so (issue 17, point 7),
+    # and nothing is sent; one that asks for what the token still has gets it.
+    with pytest.raises(KeeperError) as err:
+        await async_get_access_token(hass, min_validity=3000)
+    assert err.value.translation_key == "token_too_short"
+    assert await async_get_access_token(hass, min_validity=200) == token
     # One reporting it refused cannot make it refresh either.
     with pytest.raises(KeeperError) as err:
         await async_get_access_token(hass, rejected_token=token)

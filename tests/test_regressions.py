@@ -314,13 +314,8 @@ async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
     forced = hass.loop.create_task(old.async_force_refresh())
     await until(lambda: emulator.waiting == 1)
     # The new keeper is due at once (the stored token has 300 s left, the margin is 600 s).
-    hass.config_entries.async_update_entry(
-        entry,
-        data={
-            **entry.data,
-            "expires_at": (dt_util.utcnow() + timedelta(seconds=300)).isoformat(),
-        },
-    )
+    record = hass.data[DATA_RECORDS][entry.entry_id]
+    record.token["expires_at"] = (dt_util.utcnow() + timedelta(seconds=300)).isoformat()
     reload = hass.loop.create_task(hass.config_entries.async_reload(entry.entry_id))
     await until(lambda: old._shut_down)
     emulator.gate = None
@@ -330,8 +325,14 @@ async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
     await reload
     await hass.async_block_till_done()
     assert refresh_codes(emulator) == [40140116]
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    # The refusal reached the keeper that replaced the old one (the refresh is the entry's).
+    assert entry.runtime_data.keeper.data.status is TokenStatus.REAUTH_REQUIRED
+    assert any(True for _ in entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
     assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert refresh_codes(emulator) == [40140116]
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._unsub_expiry: CALLBACK_TYPE | None = None
         self._timer_for: str | None = None  # the refresh token the timer is set for
+        self._timer_at: datetime | None = None
         self.data = self._derive()
         record.listener = self._on_outcome
 
@@ -159,7 +160,13 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         self._set_timer(max(due, window) if window else due, record.refresh_token)
 
     def _set_timer(self, when: datetime, refresh_token: str) -> None:
+        if self._unsub_timer is not None and (self._timer_for, self._timer_at) == (
+            refresh_token,
+            when,
+        ):
+            return
         self._cancel_timer()
+        self._timer_at = when
         self._unsub_timer = async_track_point_in_utc_time(self.hass, self._on_timer, when)
         self._timer_for = refresh_token
         self.data = replace(self.data, next_refresh=when)
@@ -324,10 +331,11 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         if self.record.task is None:
             self.record.rejection_rotated_at = now
         outcome = await self._async_join()
-        if self.data.access_token == rejected_token:
-            err = outcome.error if outcome else None
-            raise KeeperError("token_rejected", entry_title=title) from err
-        return self._raise_for(outcome, 0)
+        if self.data.access_token != rejected_token:
+            return self._raise_for(outcome, 0)
+        if outcome is not None and outcome.applied and outcome.error is not None:
+            self._raise_for(outcome, float("inf"))  # raises why the refresh failed
+        raise KeeperError("token_rejected", entry_title=title)
 
     async def async_force_refresh(self) -> TokenState:
         """Refresh now (the `refresh_token` action), unless the last refresh is too recent."""

@@ -140,10 +140,11 @@ class TokenRecord:
         No caller's cancellation reaches the request-and-store: a pair that arrives is stored.
         """
         self.last_request_at = dt_util.utcnow()
-        self.task = self.hass.async_create_task(
-            self._async_run(client, self.refresh_token),
-            f"{DOMAIN} token refresh",
-            eager_start=False,
+        # Not one of Home Assistant's tasks: neither a reload nor the stop cancels it (the stop
+        # cancels background tasks, and tracked ones when it closes), and a refresh held by a
+        # slow answer does not hold up a reload; it ends within the client's timeout.
+        self.task = self.hass.loop.create_task(
+            self._async_run(client, self.refresh_token), name=f"{DOMAIN} token refresh"
         )
         return self.task
 
