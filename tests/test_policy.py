@@ -1,6 +1,7 @@
 """The keeper's policy on its own: margin, jitter, the 60 s window, backoff, rejections."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -102,5 +103,5 @@ def test_a_rejection_rotates_at_most_every_10_minutes_unless_due() -> None:
 
 
 def test_the_policy_imports_nothing_of_home_assistant() -> None:
-    source = open(policy.__file__, encoding="utf-8").read()
+    source = Path(policy.__file__).read_text(encoding="utf-8")
     assert "homeassistant" not in source

@@ -228,7 +228,10 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         if task is None:
             self._publish()
             return None
-        return await asyncio.shield(task)
+        outcome = await asyncio.shield(task)
+        if self.record.listener != self._on_outcome:
+            self._publish()  # retired meanwhile: its caller still gets the stored pair
+        return outcome
 
     @callback
     def _on_outcome(self, outcome: Outcome) -> None:
@@ -312,6 +315,8 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
             return state  # the hot path: a valid token, no lock, no datetime
         if (task := self.record.task) is not None:
             await asyncio.shield(task)  # a refresh in flight: it may give what is needed
+            if self.record.listener != self._on_outcome:
+                self._publish()
         state = self.data
         needed = policy.needed_validity(min_validity, state.expires_in)
         title = self.config_entry.title
