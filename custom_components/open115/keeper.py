@@ -108,7 +108,9 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
         state = record.state()
         failure = record.failure_now()
         if state.status is TokenStatus.REAUTH_REQUIRED:
-            return state
+            if failure is None:
+                return state
+            return replace(state, failures=failure.failures, failing_since=failure.failing_since)
         if failure is not None:
             state = replace(
                 state,

@@ -32,10 +32,10 @@ def needed_validity(min_validity: float, lifetime: float) -> float:
     return min(float(min_validity), lifetime / 2)
 
 
-def jittered(due: datetime, margin_: timedelta, uniform: Uniform = random.uniform) -> datetime:
+def jittered(due: datetime, margin_: timedelta, uniform: Uniform | None = None) -> datetime:
     """Start a little early, at random, so that many keepers do not refresh in step."""
     spread = min(MAX_SCHEDULE_JITTER, margin_.total_seconds() / 20)
-    return due - timedelta(seconds=uniform(0, spread))
+    return due - timedelta(seconds=(uniform or random.uniform)(0, spread))
 
 
 def jittered_floor(due: datetime) -> datetime:
@@ -68,7 +68,7 @@ def retry_at(
     *,
     slow: bool,
     last_request_at: datetime | None,
-    uniform: Uniform = random.uniform,
+    uniform: Uniform | None = None,
 ) -> datetime:
     """When to try again after `failures` failures in a row: capped, jittered, doubling.
 
@@ -79,7 +79,7 @@ def retry_at(
         (SLOW_BACKOFF_START, SLOW_BACKOFF_MAX) if slow else (RETRY_BACKOFF_START, RETRY_BACKOFF_MAX)
     )
     delay: timedelta = min(start * float(2 ** min(max(failures, 1) - 1, 16)), cap)
-    delay *= 1 + uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
+    delay *= 1 + (uniform or random.uniform)(-BACKOFF_JITTER, BACKOFF_JITTER)
     return max(now + delay, window_end(last_request_at) or now)
 
 

@@ -201,6 +201,7 @@ class TokenRecord:
             return False
         failure = self.failure_now()
         lost = failure is not None and failure.maybe_rotated and err.code == 40140120
+        self._fail(sent, err)  # counted with the failures before it (diagnostics)
         self.token[CONF_REFUSED] = {
             "reason": "lost_response" if lost else err.reason,
             "code": err.code,
