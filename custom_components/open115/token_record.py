@@ -9,7 +9,7 @@ holds the refresh token that was sent: a flow that stored a new pair meanwhile w
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -175,12 +175,15 @@ class TokenRecord:
         if self.refresh_token != sent:
             return False
         authorized_at = self.state().authorized_at
+        previous = self.failure_now()
         self.token = token_data(pair, authorized_at)
         self.failure = None
         self.refresh_count += 1
         if not pair.complete:
             # The new refresh token is kept; the access token counts as due now, and the next
-            # try waits like a retry, so a run of such answers cannot hurry the requests.
+            # try waits like a retry (counting on), so a run of such answers backs off.
+            if previous is not None:
+                self.failure = replace(previous, refresh_token=pair.refresh_token)
             self._fail(pair.refresh_token, Open115TransientError("incomplete refresh answer"))
         await self.async_save()
         self._mirror()
