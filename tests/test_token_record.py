@@ -313,3 +313,46 @@ async def test_a_flows_pair_wins_over_a_refresh_of_the_old_token(
     sent = len(codes(emulator))
     assert await async_get_access_token(hass) == keeper.data.access_token
     assert len(codes(emulator)) == sent
+
+
+async def test_a_refresh_that_dies_with_the_process_is_retried(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: HeldEmulator,
+    grant: Grant,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The refresh task itself is cancelled (the stop gave up waiting): a failure, retried
+    after the window like a lost answer (115 dropped the request here: the token still works)."""
+    entry = make_entry(emulator, grant, expires_in=3000)
+    await setup_entry(hass, entry)
+    consumer = await hold_a_refresh(hass, emulator, entry, background=False)
+    record = keeper_of(entry).record
+    assert record.task is not None
+    record.task.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    assert keeper_of(entry).data.status is TokenStatus.RETRYING
+    failure = record.failure_now()
+    assert failure is not None
+    assert failure.maybe_rotated
+    emulator.held.clear()
+    emulator.gate.set()
+    await advance(hass, freezer, 70)
+    assert codes(emulator) == [0]
+    assert_live_pair_everywhere(emulator, grant, entry, hass_storage)
+
+
+async def test_removing_the_entry_mid_refresh_leaves_nothing_behind(
+    hass: HomeAssistant, emulator: HeldEmulator, grant: Grant, hass_storage: dict[str, Any]
+) -> None:
+    entry = make_entry(emulator, grant, expires_in=3000)
+    await setup_entry(hass, entry)
+    consumer = await hold_a_refresh(hass, emulator, entry, background=False)
+    task = keeper_of(entry).record.task
+    assert task is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await asyncio.gather(consumer, task, return_exceptions=True)
+    assert task.cancelled()
+    emulator.gate.set()
+    await hass.async_block_till_done()
+    assert token_file(hass_storage, entry.entry_id) is None
