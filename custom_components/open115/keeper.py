@@ -20,14 +20,8 @@ from homeassistant.util import dt as dt_util
 
 from . import policy
 from .api import Open115AuthError, Open115Client, Open115RateLimitError
-from .const import (
-    CONF_REFRESH_MARGIN,
-    DEFAULT_REFRESH_MARGIN,
-    DOMAIN,
-    LOGGER,
-    MIN_REFRESH_INTERVAL,
-)
-from .exceptions import KeeperError, ReauthRequiredError, RefreshTooSoonError
+from .const import CONF_REFRESH_MARGIN, DEFAULT_REFRESH_MARGIN, DOMAIN, LOGGER
+from .exceptions import KeeperError, ReauthRequiredError, refresh_too_soon
 from .helpers import create_client
 from .token_record import Outcome, TokenRecord
 from .token_state import TokenState, TokenStatus
@@ -353,30 +347,8 @@ class TokenKeeper(DataUpdateCoordinator[TokenState]):
             raise ReauthRequiredError("reauth_required", entry_title=title)
         if self._shut_down or self.hass.is_stopping:
             raise KeeperError("token_unavailable", entry_title=title)
-        now = dt_util.utcnow()
-        failure = self.record.failure_now()
-        if failure is not None and failure.slow and now < failure.retry_at:
-            # 115 asked us to slow down, or refused without saying why: a forced refresh now
-            # would only prolong it (the status may say expired meanwhile).
-            when = dt_util.as_local(failure.retry_at).strftime("%H:%M")
-            if failure.rate_limited:
-                raise RefreshTooSoonError("rate_limited", entry_title=title)
-            if failure.last_error_code is None:
-                raise RefreshTooSoonError("refresh_backing_off", entry_title=title, time=when)
-            raise RefreshTooSoonError(
-                "refresh_backing_off_code",
-                entry_title=title,
-                time=when,
-                code=str(failure.last_error_code),
-            )
-        last = self.data.refreshed_at
-        if any(
-            at is not None and now - at < MIN_REFRESH_INTERVAL
-            for at in (last, self.record.last_request_at)
-        ):
-            raise RefreshTooSoonError(
-                "refresh_too_soon", seconds=str(int(MIN_REFRESH_INTERVAL.total_seconds()))
-            )
+        if (refusal := refresh_too_soon(self.record, self.data.refreshed_at, title)) is not None:
+            raise refusal
         # A retry after a network failure may be pending: the user asks for it now.
         outcome = await self._async_join(force=True)
         if outcome is None or not outcome.applied:
