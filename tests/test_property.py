@@ -724,6 +724,7 @@ async def run_scenario(
 # malformed success answer, new authorizations racing a refresh of the old chain.
 @example(steps=[Ask(3600, False, True), Wait(60), Ask(60)], age=0, left=3000, strict=True)
 @example(steps=[Reload(True), Ask(60), Wait(120)], age=0, left=700, strict=True)
+@example(steps=[Fault("expires_in_bool", 60), Wait(3600)], age=0, left=5, strict=False)
 @example(
     steps=[Fault("no_access_token", 1), Ask(100), Wait(600), Restart(), Wait(60)],
     age=0,

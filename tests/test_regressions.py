@@ -410,3 +410,25 @@ async def test_forced_refresh_during_a_network_retry_goes_now(
     await keeper.async_force_refresh()
     assert emulator.count(REFRESH_PATH) == 3
     assert keeper.data.status is TokenStatus.OK
+
+
+async def test_a_run_of_incomplete_refresh_answers_backs_off(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, emulator: Emulator115, grant: Grant
+) -> None:
+    """Found as [Fault('code:40110000', 4), ..., Fault('expires_in_bool', 60), Wait(29), ...].
+
+    Each answer without a usable lifetime stored a new refresh token and counted as the first
+    failure of that token: a retry every 60 s, 56 requests in an hour.
+    """
+    entry = make_entry(emulator, grant)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    emulator.inject(REFRESH_PATH, *["expires_in_bool"] * 60)
+    await advance(hass, freezer, 6600)  # the proactive refresh: answered without a lifetime
+    start = len(refresh_codes(emulator))
+    assert start == 1
+    for _ in range(60):
+        await advance(hass, freezer, 60)
+    assert len(refresh_codes(emulator)) - start <= 6  # 60, 120, 240, 480, 900 s: backing off
+    assert entry.data["refresh_token"] == emulator.live_refresh_token(grant)
