@@ -127,10 +127,13 @@ class TokenRecord:
 
     async def async_replace(self, data: Mapping[str, Any]) -> None:
         """A flow's new pair: it wins over any refresh in flight, whose answer is dropped."""
+        replaced = self.refresh_token
         self.token = {k: data[k] for k in TOKEN_KEYS if k in data}
         self.failure = None
         self.rejection_rotated_at = None
         await self.async_save()
+        if self.listener is not None:  # the keeper shows (and hands out) the new pair at once
+            self.listener(Outcome(replaced, applied=False))
 
     # ----- the refresh -------------------------------------------------------------------
 
@@ -149,7 +152,7 @@ class TokenRecord:
         return self.task
 
     async def _async_run(self, client: Open115Client, sent: str) -> Outcome:
-        outcome = Outcome(sent, error=Open115TransientError("Token refresh was cancelled"))
+        outcome = Outcome(sent)
         try:
             await self.async_save()  # the attempt is on disk first: the 60 s window survives
             try:
@@ -162,13 +165,27 @@ class TokenRecord:
                 outcome = Outcome(sent, pair=pair, applied=await self._async_commit(pair, sent))
         except asyncio.CancelledError:
             # Home Assistant stopped waiting (its shutdown): 115 may have rotated already.
-            self._fail(sent, Open115TransientError("Token refresh was cancelled"))
+            cancelled = Open115TransientError("Token refresh was cancelled")
+            outcome = Outcome(sent, error=cancelled, applied=self._fail(sent, cancelled))
             raise
         finally:
             self.task = None
             if self.listener is not None:
                 self.listener(outcome)
+            if outcome.pair is not None and outcome.applied:
+                self._announce(outcome.pair)  # once the keeper shows the new pair
         return outcome
+
+    def _announce(self, pair: TokenPair) -> None:
+        entry = self.hass.config_entries.async_get_entry(self.entry_id)
+        self.hass.bus.async_fire(
+            EVENT_TOKEN_REFRESHED,
+            {
+                "config_entry_id": self.entry_id,
+                "user_id": (entry.unique_id if entry else None) or "",
+                "expires_at": pair.expires_at.isoformat(),
+            },
+        )
 
     async def _async_commit(self, pair: TokenPair, sent: str) -> bool:
         """Store a rotated pair unless a newer one (a flow's) replaced the sent token."""
@@ -187,15 +204,6 @@ class TokenRecord:
             self._fail(pair.refresh_token, Open115TransientError("incomplete refresh answer"))
         await self.async_save()
         self._mirror()
-        entry = self.hass.config_entries.async_get_entry(self.entry_id)
-        self.hass.bus.async_fire(
-            EVENT_TOKEN_REFRESHED,
-            {
-                "config_entry_id": self.entry_id,
-                "user_id": (entry.unique_id if entry else None) or "",
-                "expires_at": pair.expires_at.isoformat(),
-            },
-        )
         return True
 
     async def _async_refuse(self, sent: str, err: Open115AuthError) -> bool:
