@@ -53,11 +53,15 @@ async def async_get_access_token(
     """Return an access token valid for at least `min_validity` seconds.
 
     Refreshes first when the token would not last that long (one refresh, shared by all
-    concurrent callers). `min_validity` is capped at half a token's lifetime.
+    concurrent callers; cancelling this call never cancels it). `min_validity` is capped at
+    half a token's lifetime. A token that lasts less is never returned: when no refresh may be
+    sent yet (115's 60 s window, a backoff after failures, Home Assistant stopping) or it
+    fails, this raises (`token_too_short` while the current token still lives).
 
     `rejected_token`: 115 refused this access token although it had not expired. If it is still
     the current one, open115 refreshes once (every caller reporting the same token shares that
-    refresh); a token already replaced just returns the current one.
+    refresh), at most once per 10 minutes unless the token is due anyway (else it raises
+    `token_rejected`); a token already replaced just returns the current one.
 
     Raises a `HomeAssistantError` subclass with a translated message when there is no such
     entry, several and none named, or no valid token can be had.
