@@ -218,7 +218,7 @@ async def test_the_60_s_window_holds_across_a_restart(
     assert codes(emulator) == [None]
     await advance(hass, freezer, 10)
     assert codes(emulator) == [None, 0]
-    assert entry.state.recoverable or keeper_of(entry).data.status is TokenStatus.OK
+    assert keeper_of(entry).data.status is TokenStatus.OK
 
 
 async def test_an_entry_stored_before_the_token_file_migrates_without_a_request(
