@@ -373,7 +373,8 @@ async def new_authorization(world: World) -> None:
     data = {**entry.data, **token_data(pair, dt_util.utcnow())}
     data.pop("refused", None)
     await async_store_pair(world.hass, entry, data)
-    world.hass.config_entries.async_schedule_reload(entry.entry_id)
+    # The flow's reload, as one of the example's tasks (cancelled with them at the end).
+    world.start(world.hass.config_entries.async_reload(entry.entry_id))
 
 
 async def restart(world: World, *, real: bool) -> None:
