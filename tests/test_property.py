@@ -28,9 +28,11 @@ refresh in flight ends as Home Assistant's stop lets it, or dies with the proces
 a reload keeps both. The steps also cancel consumers mid-refresh, reload the entry while a
 refresh is in flight, store a new authorization the way a flow does while the old chain's
 refresh may be in flight, and make 115 answer a refresh malformed (no expires_in, 0, a float,
-a bool, no access token) after rotating. CI runs a fixed set: the sequences that found bugs (`@example`, each also a
-plain test in test_regressions.py) and 150 derandomized examples, about 70 s on 2 cores. A
-longer hunt with new examples (about 9 min per 1000 on a busy 2-core machine):
+a bool, no access token) after rotating.
+
+CI runs a fixed set: the sequences that found bugs (`@example`, each also a plain test in
+test_regressions.py) and 150 derandomized examples, about 70 s on 2 cores. A longer hunt with
+new examples (about 9 min per 1000 on a busy 2-core machine):
 
     OPEN115_PROPERTY_RANDOM=1 OPEN115_PROPERTY_EXAMPLES=1000 \
         .venv/bin/python -m pytest tests/test_property.py -p no:cacheprovider
