@@ -19,7 +19,7 @@ from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.api import TokenPair
 from custom_components.open115.const import DOMAIN, ENV_BASE_URL
 from custom_components.open115.keeper import TokenKeeper
-from custom_components.open115.token_state import token_data
+from custom_components.open115.token_state import TOKEN_KEYS, token_data
 
 from .emulator import Emulator115, Grant, RunningEmulator
 
@@ -164,14 +164,26 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
+def token_file(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any] | None:
+    """The entry's token file as written to (mocked) disk, if it was."""
+    stored = hass_storage.get(f"{DOMAIN}.{entry_id}.token")
+    return None if stored is None else dict(stored["data"])
+
+
 def stored_entry(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
-    """The entry as written to (mocked) disk."""
-    entries = hass_storage[ENTRIES_KEY]["data"]["entries"]
-    return next(e for e in entries if e["entry_id"] == entry_id)
+    """The entry as on (mocked) disk: its token as in its token file (written at once), the
+    rest as in Home Assistant's config entries (written by its delayed save)."""
+    entries = hass_storage[ENTRIES_KEY]["data"]["entries"] if ENTRIES_KEY in hass_storage else []
+    entry = next((e for e in entries if e["entry_id"] == entry_id), {"entry_id": entry_id})
+    data = dict(entry.get("data", {}))
+    token = token_file(hass_storage, entry_id)
+    if token is not None:
+        data = {k: v for k, v in data.items() if k not in TOKEN_KEYS} | token["token"]
+    return {**entry, "data": data}
 
 
 def stored_data(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    """The entry's data as it is on (mocked) disk."""
+    """The entry's data as it is on (mocked) disk (see `stored_entry`)."""
     data: dict[str, Any] = stored_entry(hass_storage, entry.entry_id)["data"]
     return data
 

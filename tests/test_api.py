@@ -628,29 +628,52 @@ async def test_refresh_error_without_code(
         (None, "no data in the answer"),
         ([], "no data in the answer"),
         ("x", "no data in the answer"),
-        ({"refresh_token": "rt_x", "expires_in": 7200}, "the answer holds no token pair"),
-        ({**_PAIR, "access_token": "", "expires_in": 7200}, "the answer holds no token pair"),
-        ({**_PAIR, "refresh_token": 5, "expires_in": 7200}, "the answer holds no token pair"),
-        (_PAIR, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": 0}, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": -5}, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": "soon"}, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": 7200.5}, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": True}, "the answer has no valid expires_in"),
-        ({**_PAIR, "expires_in": None}, "the answer has no valid expires_in"),
+        ({"expires_in": 7200}, "the answer holds no token"),
+        ({"access_token": "", "refresh_token": 5, "expires_in": 7200}, "the answer holds no token"),
     ],
 )
-async def test_refresh_incomplete_answers_are_transient(
+async def test_refresh_answers_without_any_token_are_transient(
     client: Open115Client, emu: Emulator115, data: Any, message: str
 ) -> None:
     body: dict[str, Any] = {"state": 1, "code": 0, "message": ""}
     if data is not None:
         body["data"] = data
     emu.inject_body(REFRESH_PATH, body)
-    err = await fails(
-        Open115TransientError, client.refresh("rt_sent"), emu, "rt_sent", "at_x", "rt_x"
-    )
+    err = await fails(Open115TransientError, client.refresh("rt_sent"), emu, "rt_sent")
     assert str(err) == f"Token refresh failed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("data", "access", "refresh", "expires_in"),
+    [
+        # Every field is "not required" (115's document): a new refresh token is never dropped.
+        ({"refresh_token": "rt_x", "expires_in": 7200}, "", "rt_x", 0),
+        ({**_PAIR, "access_token": "", "expires_in": 7200}, "", "rt_injected", 0),
+        ({**_PAIR, "refresh_token": 5, "expires_in": 7200}, "at_injected", "rt_sent", 7200),
+        (_PAIR, "at_injected", "rt_injected", 0),
+        ({**_PAIR, "expires_in": 0}, "at_injected", "rt_injected", 0),
+        ({**_PAIR, "expires_in": -5}, "at_injected", "rt_injected", 0),
+        ({**_PAIR, "expires_in": "soon"}, "at_injected", "rt_injected", 0),
+        ({**_PAIR, "expires_in": 7200.5}, "at_injected", "rt_injected", 7200),
+        ({**_PAIR, "expires_in": "7200"}, "at_injected", "rt_injected", 7200),
+        ({**_PAIR, "expires_in": 1e300}, "at_injected", "rt_injected", 365 * 86400),
+        ({**_PAIR, "expires_in": True}, "at_injected", "rt_injected", 0),
+        ({**_PAIR, "expires_in": None}, "at_injected", "rt_injected", 0),
+    ],
+)
+async def test_refresh_malformed_success_keeps_what_arrived(
+    client: Open115Client,
+    emu: Emulator115,
+    data: Any,
+    access: str,
+    refresh: str,
+    expires_in: int,
+) -> None:
+    """Issue 17, point 2: the pair is incomplete (due now) instead of an error."""
+    emu.inject_body(REFRESH_PATH, {"state": 1, "code": 0, "message": "", "data": data})
+    pair = await client.refresh("rt_sent")
+    assert (pair.access_token, pair.refresh_token, pair.expires_in) == (access, refresh, expires_in)
+    assert pair.complete is (expires_in > 0)
 
 
 async def test_http_error_status_with_success_body(client: Open115Client, emu: Emulator115) -> None:

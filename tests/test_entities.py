@@ -28,6 +28,7 @@ from custom_components.open115.const import (
     RETRY_BACKOFF_START,
     SLOW_BACKOFF_START,
 )
+from custom_components.open115.token_record import async_store_pair
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
@@ -182,8 +183,8 @@ async def test_refresh_token_expires_when_authorization_known(
 
     # The token is replaced by a pasted one (Reconfigure): its year is unknown, the sensor goes
     # from the entity registry too (not left behind as "unavailable").
-    hass.config_entries.async_update_entry(
-        entry, data={k: v for k, v in entry.data.items() if k != CONF_AUTHORIZED_AT}
+    await async_store_pair(
+        hass, entry, {k: v for k, v in entry.data.items() if k != CONF_AUTHORIZED_AT}
     )
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()

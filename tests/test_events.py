@@ -18,7 +18,7 @@ from custom_components.open115.const import (
     SERVICE_REFRESH_TOKEN,
 )
 
-from .conftest import USER_ID, setup_entry
+from .conftest import USER_ID, setup_entry, stored_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
 
 START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
@@ -39,10 +39,8 @@ async def move(hass: HomeAssistant, freezer: FrozenDateTimeFactory, to: datetime
 
 
 def stored_entry_data(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
-    """The entry's data as written to disk (the test storage)."""
-    entries = hass_storage["core.config_entries"]["data"]["entries"]
-    (entry,) = (e for e in entries if e["entry_id"] == entry_id)
-    return dict(entry["data"])
+    """The entry's data as written to disk (the test storage; its token from the token file)."""
+    return dict(stored_entry(hass_storage, entry_id)["data"])
 
 
 def next_refresh(hass: HomeAssistant) -> datetime:

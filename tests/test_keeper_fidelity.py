@@ -4,6 +4,7 @@ answers without a refresh token, and consumers reporting a refused access token.
 import asyncio
 from datetime import timedelta
 import itertools
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -18,11 +19,13 @@ from custom_components.open115.const import DOMAIN
 from custom_components.open115.exceptions import KeeperError, ReauthRequiredError
 from custom_components.open115.token_state import TokenStatus
 
-from .conftest import advance, keeper_of, make_entry, setup_entry
+from .conftest import advance, keeper_of, make_entry, setup_entry, stored_data
 from .emulator import (
     FAULT_CODELESS,
+    FAULT_EXPIRES_IN_FLOAT,
     FAULT_HTTP_502,
     FAULT_NO_REFRESH_TOKEN,
+    MALFORMED_FAULTS,
     REFRESH_PATH,
     Emulator115,
     Grant,
@@ -128,8 +131,12 @@ async def test_no_two_requests_within_60_seconds_whoever_asks(
     keeper = keeper_of(entry)
     assert keeper.data.status is TokenStatus.RETRYING
     token = keeper.data.access_token
-    # A consumer that needs more than the token has left gets the live token, no request.
-    assert await async_get_access_token(hass, min_validity=3000) == token
+    # A consumer that needs more than the token has left is told so (issue 17, point 7),
+    # and nothing is sent; one that asks for what the token still has gets it.
+    with pytest.raises(KeeperError) as err:
+        await async_get_access_token(hass, min_validity=3000)
+    assert err.value.translation_key == "token_too_short"
+    assert await async_get_access_token(hass, min_validity=200) == token
     # One reporting it refused cannot make it refresh either.
     with pytest.raises(KeeperError) as err:
         await async_get_access_token(hass, rejected_token=token)
@@ -220,3 +227,58 @@ async def test_rejected_token_when_the_pair_is_dead_starts_reauth(
     with pytest.raises(ReauthRequiredError):
         await async_get_access_token(hass, rejected_token=token)
     assert emulator.count(REFRESH_PATH) == 1
+
+
+@pytest.mark.parametrize("fault", sorted(MALFORMED_FAULTS))
+async def test_a_malformed_success_answer_never_drops_the_new_refresh_token(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    grant: Grant,
+    hass_storage: dict[str, Any],
+    fault: str,
+) -> None:
+    """Issue 17, point 2: the answer rotated the token; whatever else it lacks, the new refresh
+    token is stored first; a missing access token or lifetime counts as due now."""
+    entry = make_entry(emulator, grant)
+    await setup_entry(hass, entry)
+    keeper = keeper_of(entry)
+    await advance(hass, freezer, 61)
+    emulator.inject(REFRESH_PATH, fault)
+    await keeper.async_force_refresh()  # answered malformed
+    live = emulator.live_refresh_token(grant)
+    assert stored_data(hass_storage, entry)["refresh_token"] == live
+    assert keeper.data.refresh_token == live
+    complete = fault == FAULT_EXPIRES_IN_FLOAT
+    assert keeper.data.status is (TokenStatus.OK if complete else TokenStatus.EXPIRED)
+    for _ in range(20):
+        await advance(hass, freezer, 10)
+    assert [r.code for r in emulator.requests if r.path == REFRESH_PATH] == (
+        [0] if complete else [0, 0]
+    )
+    assert keeper.data.status is TokenStatus.OK
+    token = await async_get_access_token(hass)
+    assert token in emulator.access_tokens
+
+
+async def test_rejections_rotate_at_most_once_per_10_minutes(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: Emulator115,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Issue 17, point 6: an answer a new token does not cure (40140118, 40100000) is reported
+    on every read; the keeper rotates for it once per 10 minutes, not once per read."""
+    await setup_entry(hass, config_entry)
+    await advance(hass, freezer, 120)
+    token = await async_get_access_token(hass, rejected_token=config_entry.data["access_token"])
+    assert emulator.count(REFRESH_PATH) == 1
+    for _ in range(4):  # a read every two minutes reports the new token refused
+        await advance(hass, freezer, 120)
+        with pytest.raises(KeeperError) as err:
+            await async_get_access_token(hass, rejected_token=token)
+        assert err.value.translation_key == "token_rejected"
+    assert emulator.count(REFRESH_PATH) == 1
+    await advance(hass, freezer, 121)  # 10 minutes after the rotation
+    assert await async_get_access_token(hass, rejected_token=token) != token
+    assert emulator.count(REFRESH_PATH) == 2

@@ -14,8 +14,8 @@ emulator on Home Assistant's frozen clock. After every step it checks:
 - refresh requests in any simulated hour stay bounded (no hot loop during an outage), and after
   115 answers 40140117 (rate limited) or an error without a code, the next refresh request
   waits for the slow backoff;
-- never two refresh requests within 60 s (115's window per authorization), unless Home
-  Assistant restarted in between (the time of the last request is kept in memory only);
+- never two refresh requests of one authorization within 60 s (115's window), restarts
+  included (the time of the last request is kept on disk);
 - after 115 refused the refresh token for good (revoked, used, expired, dead, the app's access
   lost), no refresh request is ever sent again, restarts included;
 - every access token handed to a consumer is live at 115 at that moment (unless a response was
@@ -23,10 +23,16 @@ emulator on Home Assistant's frozen clock. After every step it checks:
 - an unloaded keeper keeps no timer, and no keeper outlives its entry;
 - no token text in logs, states, attributes, events or any other stored file.
 
-A restart is an unload and a setup in which consumers die and the keepers' memory is lost; a
-reload keeps both. CI runs a fixed set: the sequences that found bugs (`@example`, each also a
-plain test in test_regressions.py) and 150 derandomized examples, about 40 s on 2 cores. A
-longer hunt with new examples (about 4 min per 1000):
+A restart is an unload and a setup in which consumers die and the keepers' memory is lost (a
+refresh in flight ends as Home Assistant's stop lets it, or dies with the process if it hangs);
+a reload keeps both. The steps also cancel consumers mid-refresh, reload the entry while a
+refresh is in flight, store a new authorization the way a flow does while the old chain's
+refresh may be in flight, and make 115 answer a refresh malformed (no expires_in, 0, a float,
+a bool, no access token) after rotating.
+
+CI runs a fixed set: the sequences that found bugs (`@example`, each also a plain test in
+test_regressions.py) and 150 derandomized examples, about 70 s on 2 cores. A longer hunt with
+new examples (about 9 min per 1000 on a busy 2-core machine):
 
     OPEN115_PROPERTY_RANDOM=1 OPEN115_PROPERTY_EXAMPLES=1000 \
         .venv/bin/python -m pytest tests/test_property.py -p no:cacheprovider
@@ -65,13 +71,14 @@ from custom_components.open115.const import (
     MAX_SCHEDULE_JITTER,
 )
 from custom_components.open115.keeper import TokenKeeper
-from custom_components.open115.pacing import DATA_SHARED
-from custom_components.open115.token_state import TokenStatus
+from custom_components.open115.token_record import DATA_RECORDS, async_store_pair
+from custom_components.open115.token_state import TokenStatus, token_data
 
 from .conftest import USER_ID, USER_NAME, make_entry
 from .emulator import (
     FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
+    FAULT_EXPIRES_IN_FLOAT,
     FAULT_HANG,
     FAULT_HTML,
     FAULT_HTTP_429,
@@ -79,6 +86,7 @@ from .emulator import (
     FAULT_HTTP_502,
     FAULT_NO_REFRESH_TOKEN,
     FAULT_RESET,
+    MALFORMED_FAULTS,
     REFRESH_PATH,
     YEAR,
     Emulator115,
@@ -122,7 +130,10 @@ FAULTS = [
     "code:40110000",
     FAULT_CODELESS,
     FAULT_NO_REFRESH_TOKEN,
+    *sorted(MALFORMED_FAULTS),
 ]
+# Answers that rotated the token but gave no usable access token or lifetime: due at once.
+INCOMPLETE = MALFORMED_FAULTS - {FAULT_EXPIRES_IN_FLOAT}
 REAUTH_CAUSES = {
     "lost": {"lost_response", "used"},
     "revoked": {"revoked", "dead", "app_expired"},
@@ -139,10 +150,18 @@ class Wait:
 
 @dataclass(frozen=True)
 class Ask:
-    """A consumer asks for a token; with `report`, it then says 115 refused that token."""
+    """A consumer asks for a token; with `report`, it then says 115 refused that token; with
+    `cancel`, it gives up (its own timeout, a `mode: restart` script) right after asking."""
 
     min_validity: int
     report: bool = False
+    cancel: bool = False
+
+
+@dataclass(frozen=True)
+class NewAuthorization:
+    """A flow (QR re-authentication or reconfigure) stores a new authorization's pair while a
+    refresh of the old chain may be in flight; the old one may be pushed out (two per app)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +171,10 @@ class Restart:
 
 @dataclass(frozen=True)
 class Reload:
-    """The entry is reloaded (options changed); consumers already waiting keep waiting."""
+    """The entry is reloaded (options changed); consumers already waiting keep waiting. With
+    `mid_refresh`, the `refresh_token` action starts a refresh first, not waited for."""
+
+    mid_refresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,16 +196,22 @@ class Revoke:
     code: int = 40140116
 
 
-type Step = Wait | Ask | Restart | Reload | Force | Fault | Revoke
+type Step = Wait | Ask | Restart | Reload | Force | Fault | Revoke | NewAuthorization
 
 STEPS = st.one_of(
     st.builds(
         Wait,
         st.one_of(st.integers(1, 60), st.integers(60, 1800), st.integers(1800, 3 * 3600)),
     ),
-    st.builds(Ask, st.one_of(st.integers(0, 900), st.integers(0, 2 * LIFETIME)), st.booleans()),
+    st.builds(
+        Ask,
+        st.one_of(st.integers(0, 900), st.integers(0, 2 * LIFETIME)),
+        st.booleans(),
+        st.booleans(),
+    ),
     st.just(Restart()),
-    st.just(Reload()),
+    st.builds(Reload, st.booleans()),
+    st.just(NewAuthorization()),
     st.just(Force()),
     st.builds(Fault, st.sampled_from(FAULTS), st.one_of(st.integers(1, 4), st.just(60))),
     st.builds(Revoke, st.sampled_from([40140116, 40140137, 40140110])),
@@ -252,7 +280,11 @@ class World:
         return coordinator
 
     def stored(self) -> dict[str, Any]:
-        """The entry's data on disk (as created, until Home Assistant first writes it)."""
+        """The entry's token on disk (as created, until it is first written)."""
+        token_file = self.hass_storage.get(f"open115.{self.entry.entry_id}.token")
+        if token_file is not None:
+            token: dict[str, Any] = token_file["data"]["token"]
+            return token
         store = self.hass_storage.get("core.config_entries")
         entries = store["data"]["entries"] if store else []
         data: dict[str, Any] = next(
@@ -284,6 +316,7 @@ class World:
             # A refresh the client started but the emulator has not seen yet may wait for a
             # thread (the resolver): not quiet until it arrives or hangs there.
             busy = busy or self.sending[0] > self.emu.hanging
+            busy = busy or any(r.task is not None for r in hass.data.get(DATA_RECORDS, {}).values())
             if not busy and self.emu.in_flight_by_path[REFRESH_PATH] == 0:
                 break
             if self.emu.hanging:
@@ -326,6 +359,26 @@ async def ask(world: World, min_validity: int, report: bool) -> str:
     return token
 
 
+async def new_authorization(world: World) -> None:
+    """What a flow does with a new authorization (a QR sign-in: no refresh request)."""
+    emu, entry = world.emu, world.entry
+    grant = emu.authorize(USER_ID)
+    lifetime = emu.expires_in
+    pair = TokenPair(
+        access_token=emu.issue_access_token(grant, lifetime),
+        refresh_token=emu.live_refresh_token(grant),
+        expires_in=lifetime,
+        received_at=dt_util.utcnow(),
+    )
+    world.grant = grant
+    world.revoked = False
+    data = {**entry.data, **token_data(pair, dt_util.utcnow())}
+    data.pop("refused", None)
+    await async_store_pair(world.hass, entry, data)
+    # The flow's reload, as one of the example's tasks (cancelled with them at the end).
+    world.start(world.hass.config_entries.async_reload(entry.entry_id))
+
+
 async def restart(world: World, *, real: bool) -> None:
     """Unload and set up again: a reload, or (`real`) a restart of Home Assistant."""
     hass, entry = world.hass, world.entry
@@ -336,10 +389,12 @@ async def restart(world: World, *, real: bool) -> None:
         await world.settle()
     world.start(hass.config_entries.async_unload(entry.entry_id))
     await world.settle()
-    if real:  # what the keepers kept in memory is gone (the lock stays: see the docstring)
-        for shared in hass.data.get(DATA_SHARED, {}).values():
-            shared.backoff = None
-            shared.last_request_at = None
+    if real:  # a refresh that still hangs dies with the process; the memory is gone
+        records = hass.data.pop(DATA_RECORDS, {})
+        for record in records.values():
+            if record.task is not None:
+                record.task.cancel()
+        await world.settle()
     world.start(hass.config_entries.async_setup(entry.entry_id))
 
 
@@ -354,7 +409,7 @@ async def run_step(world: World, step: Step) -> None:
     match step:
         case Wait(seconds):
             await world.advance(seconds)
-        case Ask(min_validity, report):
+        case Ask(min_validity, report, cancel):
             coordinator = world.coordinator()
             if coordinator is not None:
                 needed = min(min_validity, coordinator.data.expires_in / 2)
@@ -363,13 +418,26 @@ async def run_step(world: World, step: Step) -> None:
             if report:
                 world.explicit.append((world.now, PER_FORCE))
             world.start(ask(world, min_validity, report), consumer=True)
+            if cancel:  # the consumer gives up once its request is on its way
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                world.consumers[-1].cancel()
         case Restart():
             world.explicit.append((world.now, PER_RESTART))
             world.restarts.append(world.now)
             await restart(world, real=True)
-        case Reload():
+        case Reload(mid_refresh):
             world.explicit.append((world.now, PER_RESTART))
+            if mid_refresh:
+                world.explicit.append((world.now, PER_FORCE))
+                world.demand_since = world.demand_since or world.now
+                await force(world)
+                for _ in range(20):
+                    await asyncio.sleep(0)
             await restart(world, real=False)
+        case NewAuthorization():
+            world.explicit.append((world.now, PER_RESTART))
+            await new_authorization(world)
         case Force():
             world.explicit.append((world.now, PER_FORCE))
             world.demand_since = world.demand_since or world.now
@@ -433,11 +501,11 @@ def check_refreshes(world: World, step_start_expiry: float, failing_at_start: bo
         left = expiry - request.at
         if left > MARGIN + MAX_SCHEDULE_JITTER + 1:
             assert failing, f"refresh with {left:.0f} s left, nobody asked for it"
-        if request.code == 0 and request.fault != FAULT_DROP_AFTER_ROTATE:
+        if request.code == 0 and request.fault not in (FAULT_DROP_AFTER_ROTATE, *INCOMPLETE):
             expiry = request.at + LIFETIME
             world.demand_since = None
             failing = False
-        elif request.code != 0:
+        elif request.code != 0 or request.fault in INCOMPLETE:
             failing = True
     # No hot loop: refresh requests per simulated hour.
     refreshes = [r for r in emu.requests if r.path == REFRESH_PATH]
@@ -448,21 +516,27 @@ def check_refreshes(world: World, step_start_expiry: float, failing_at_start: bo
         assert in_hour <= HOURLY_BUDGET + extra, (
             f"{in_hour} refresh requests within an hour (budget {HOURLY_BUDGET} + {extra})"
         )
-    for before, after in itertools.pairwise(refreshes):
-        restarted = any(before.at <= t <= after.at for t in world.restarts)
-        gap = after.at - before.at
-        # Rate limited or code-less: the next request waits for the slow backoff.
-        slow = before.code == RATE_LIMITED or before.fault in (RATE_LIMITED_FAULT, FAULT_CODELESS)
-        if slow and gap < SLOW_PAUSE:
-            assert restarted, f"a refresh {gap:.0f} s after 115 rate limited or refused one"
-        # 115's window: never two requests of the authorization within 60 s.
-        if gap < WINDOW:
-            assert restarted, f"two refresh requests {gap:.0f} s apart"
-    # Refused for good (and the answer arrived): nothing is ever sent again.
-    refused = [r.at for r in refreshes if r.code in REFUSALS and r.fault is None]
-    if refused:
-        later = [r for r in refreshes if r.at > refused[0]]
-        assert not later, "a refresh token 115 refused for good was sent again"
+    for grant_id in {r.grant_id for r in refreshes}:
+        chain = [r for r in refreshes if r.grant_id == grant_id]
+        for before, after in itertools.pairwise(chain):
+            restarted = any(before.at <= t <= after.at for t in world.restarts)
+            gap = after.at - before.at
+            # Rate limited or code-less: the next request waits for the slow backoff (kept in
+            # memory only).
+            slow = before.code == RATE_LIMITED or before.fault in (
+                RATE_LIMITED_FAULT,
+                FAULT_CODELESS,
+            )
+            if slow and gap < SLOW_PAUSE:
+                assert restarted, f"a refresh {gap:.0f} s after 115 rate limited or refused one"
+            # 115's window: never two requests of the authorization within 60 s, restarts
+            # included (the last request's time is on disk).
+            assert gap >= WINDOW, f"two refresh requests {gap:.0f} s apart"
+        # Refused for good (and the answer arrived): nothing is ever sent again.
+        refused = [r.at for r in chain if r.code in REFUSALS and r.fault is None]
+        if refused:
+            later = [r for r in chain if r.at > refused[0]]
+            assert not later, "a refresh token 115 refused for good was sent again"
 
 
 def check_token_is_live(world: World, token: str) -> None:
@@ -484,7 +558,11 @@ def check_no_secrets(world: World, records: list[logging.LogRecord]) -> None:
     texts += [f"{s.state} {s.attributes}" for s in world.hass.states.async_all()]
     texts += [str(e.data) for e in world.events]
     # Stored files: only the config entries may hold a token.
-    texts += [json.dumps(v) for k, v in world.hass_storage.items() if k != "core.config_entries"]
+    texts += [
+        json.dumps(v)
+        for k, v in world.hass_storage.items()
+        if k != "core.config_entries" and not k.endswith(".token")
+    ]
     blob = "\n".join(texts)
     leaked = [s for s in secrets if s in blob]
     assert not leaked, "a token appears in logs, states, events or storage"
@@ -642,6 +720,23 @@ async def run_scenario(
         Reload(),
     ],
     age=YEAR - 86400,
+    left=7200,
+    strict=False,
+)
+# Issue 17's moves, always run: a consumer giving up mid-refresh, a reload mid-refresh, a
+# malformed success answer, new authorizations racing a refresh of the old chain.
+@example(steps=[Ask(3600, False, True), Wait(60), Ask(60)], age=0, left=3000, strict=True)
+@example(steps=[Reload(True), Ask(60), Wait(120)], age=0, left=700, strict=True)
+@example(steps=[Fault("expires_in_bool", 60), Wait(3600)], age=0, left=5, strict=False)
+@example(
+    steps=[Fault("no_access_token", 1), Ask(100), Wait(600), Restart(), Wait(60)],
+    age=0,
+    left=5,
+    strict=False,
+)
+@example(
+    steps=[Fault(FAULT_HANG, 1), Force(), NewAuthorization(), NewAuthorization(), Wait(60)],
+    age=0,
     left=7200,
     strict=False,
 )

@@ -20,7 +20,7 @@ import pytest
 from custom_components.open115 import async_get_access_token
 from custom_components.open115.exceptions import KeeperError
 from custom_components.open115.keeper import TokenKeeper
-from custom_components.open115.pacing import DATA_SHARED
+from custom_components.open115.token_record import DATA_RECORDS
 from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
@@ -285,11 +285,11 @@ async def test_removing_the_entry_forgets_its_shared_backoff(
     emulator.inject(REFRESH_PATH, RATE_LIMITED)
     await advance(hass, freezer, 6600)  # the proactive refresh: rate limited
     assert entry.runtime_data.keeper.data.status is TokenStatus.RATE_LIMITED
-    assert hass.data[DATA_SHARED][entry.entry_id].backoff is not None
+    assert hass.data[DATA_RECORDS][entry.entry_id].failure is not None
 
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.entry_id not in hass.data[DATA_SHARED]
+    assert entry.entry_id not in hass.data[DATA_RECORDS]
     # Removed means quiet: no retry goes out for the removed entry.
     await advance(hass, freezer, 3600)
     assert emulator.count(REFRESH_PATH) == 1
@@ -314,13 +314,8 @@ async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
     forced = hass.loop.create_task(old.async_force_refresh())
     await until(lambda: emulator.waiting == 1)
     # The new keeper is due at once (the stored token has 300 s left, the margin is 600 s).
-    hass.config_entries.async_update_entry(
-        entry,
-        data={
-            **entry.data,
-            "expires_at": (dt_util.utcnow() + timedelta(seconds=300)).isoformat(),
-        },
-    )
+    record = hass.data[DATA_RECORDS][entry.entry_id]
+    record.token["expires_at"] = (dt_util.utcnow() + timedelta(seconds=300)).isoformat()
     reload = hass.loop.create_task(hass.config_entries.async_reload(entry.entry_id))
     await until(lambda: old._shut_down)
     emulator.gate = None
@@ -330,8 +325,14 @@ async def test_refusal_learned_by_a_replaced_keeper_is_not_sent_again(
     await reload
     await hass.async_block_till_done()
     assert refresh_codes(emulator) == [40140116]
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    # The refusal reached the keeper that replaced the old one (the refresh is the entry's).
+    assert entry.runtime_data.keeper.data.status is TokenStatus.REAUTH_REQUIRED
+    assert any(True for _ in entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
     assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert refresh_codes(emulator) == [40140116]
 
 
 @pytest.mark.parametrize(
@@ -409,3 +410,25 @@ async def test_forced_refresh_during_a_network_retry_goes_now(
     await keeper.async_force_refresh()
     assert emulator.count(REFRESH_PATH) == 3
     assert keeper.data.status is TokenStatus.OK
+
+
+async def test_a_run_of_incomplete_refresh_answers_backs_off(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, emulator: Emulator115, grant: Grant
+) -> None:
+    """Found as [Fault('code:40110000', 4), ..., Fault('expires_in_bool', 60), Wait(29), ...].
+
+    Each answer without a usable lifetime stored a new refresh token and counted as the first
+    failure of that token: a retry every 60 s, 56 requests in an hour.
+    """
+    entry = make_entry(emulator, grant)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    emulator.inject(REFRESH_PATH, *["expires_in_bool"] * 60)
+    await advance(hass, freezer, 6600)  # the proactive refresh: answered without a lifetime
+    start = len(refresh_codes(emulator))
+    assert start == 1
+    for _ in range(60):
+        await advance(hass, freezer, 60)
+    assert len(refresh_codes(emulator)) - start <= 6  # 60, 120, 240, 480, 900 s: backing off
+    assert entry.data["refresh_token"] == emulator.live_refresh_token(grant)

@@ -465,7 +465,8 @@ async def test_get_access_token_while_a_retry_is_pending(
     emulator_url: str,
     config_entry: MockConfigEntry,
 ) -> None:
-    """While refreshing fails, the still valid token comes back with its true expires_in."""
+    """While refreshing fails, the still valid token comes back with its true expires_in,
+    if it lasts the min_validity asked for; otherwise the action says so (issue 17)."""
     await setup_entry(hass, config_entry)
     stored = config_entry.data["access_token"]
     emulator.inject(REFRESH_PATH, FAULT_HTTP_500)
@@ -474,7 +475,10 @@ async def test_get_access_token_while_a_retry_is_pending(
     assert emulator.count(REFRESH_PATH) == 1
     assert hass.states.get("sensor.emu_user_token_status").state == "retrying"  # type: ignore[union-attr]
 
-    response = await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": 900})
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": 900})
+    assert err.value.translation_key == "token_too_short"
+    response = await call(hass, SERVICE_GET_ACCESS_TOKEN, {"min_validity": 500})
     assert emulator.count(REFRESH_PATH) == 1
     assert response["access_token"] == stored
     assert response["expires_in"] == 600

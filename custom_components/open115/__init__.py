@@ -19,11 +19,11 @@ from .auth import KeeperAuth
 from .const import BACKUP_STORE_KEY, DATA_BACKUP_AGENT_LISTENERS, DOMAIN, ENV_BASE_URL, LOGGER
 from .consumer import async_get_access_token
 from .data import Open115ConfigEntry, Open115Data
-from .helpers import async_flush_config_entries, base_url_override, create_client
+from .helpers import base_url_override, create_client
 from .issues import async_delete_issues, async_track_issues
 from .keeper import TokenKeeper
-from .pacing import DATA_SHARED
 from .services import async_setup_cloud_download_service, async_setup_services
+from .token_record import async_record, async_remove_record
 
 __all__ = ["async_get_access_token"]
 
@@ -46,9 +46,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> b
             ENV_BASE_URL,
             base_url_override(),
         )
-    # A new or re-authenticated entry's pair is on disk before anything can rotate it.
-    await async_flush_config_entries(hass)
-    keeper = TokenKeeper(hass, entry)
+    # The entry's token (a new entry's, or one stored before the token file existed, is
+    # written to it now: on disk before anything can rotate it).
+    record = await async_record(hass, entry)
+    keeper = TokenKeeper(hass, entry, record)
     entry.async_on_unload(async_track_issues(hass, keeper))
     await keeper.async_config_entry_first_refresh()
     client = create_client(hass, KeeperAuth(keeper))
@@ -80,10 +81,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: Open115ConfigEntry) -> None:
     """Remove what open115 keeps of the entry (the backups stay on the drive).
 
-    Its repair issues, its keepers' shared state, its reported downloads and its backups'
-    metadata cache.
+    Its repair issues, its token file, its reported downloads and its backups' metadata cache.
     """
     async_delete_issues(hass, entry.entry_id)
     await Store[Any](hass, 1, BACKUP_STORE_KEY.format(entry_id=entry.entry_id)).async_remove()
     await async_remove_store(hass, entry.entry_id)
-    hass.data.get(DATA_SHARED, {}).pop(entry.entry_id, None)
+    await async_remove_record(hass, entry.entry_id)

@@ -64,6 +64,8 @@ ATTR_URLS: Final = "urls"
 MAX_LINKS_PER_CALL: Final = 200  # open115.add_cloud_download: links per call (README, action)
 ATTR_FOLDER_ID: Final = "folder_id"
 SERVICE_ADD_CLOUD_DOWNLOAD: Final = "add_cloud_download"
+# A report that 115 refused the access token rotates it at most this often (unless it is due).
+REJECTION_ROTATION_INTERVAL: Final = timedelta(minutes=10)
 
 BACKUP_STORE_KEY: Final = DOMAIN + ".{entry_id}.backups"  # the metadata cache on disk
 # The backup location: Home Assistant's backup manager listens here for agents coming and going.

@@ -26,7 +26,7 @@ from .api import (
     TokenPair,
 )
 from .const import CONF_APP_ID, DOMAIN, LOGGER
-from .helpers import async_flush_config_entries
+from .token_record import async_store_pair
 
 # A kept access token closer to its expiry than this is refreshed before reading the account.
 MIN_ACCESS_VALIDITY = timedelta(seconds=60)
@@ -72,8 +72,8 @@ class Open115BaseConfigFlow(ConfigFlow):
         """Put a new pair into `entry` and on disk (the old token is void once it exists)."""
         if CONF_APP_ID not in data and CONF_APP_ID in entry.data:
             data[CONF_APP_ID] = entry.data[CONF_APP_ID]  # for the next QR sign-in
-        self.hass.config_entries.async_update_entry(entry, data=data)
-        await async_flush_config_entries(self.hass)
+        # On disk now, and it wins over a refresh of the old token still in flight.
+        await async_store_pair(self.hass, entry, data)
 
     async def _async_replace_pair(
         self, entry: ConfigEntry, data: dict[str, Any]

@@ -1,5 +1,6 @@
 """The token's state: what the entry stores of it, and the keeper's view of it."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -78,6 +79,17 @@ class TokenState:
         return (self.expires_at - now).total_seconds()
 
 
+TOKEN_KEYS = (
+    CONF_REFRESH_TOKEN,
+    CONF_ACCESS_TOKEN,
+    CONF_EXPIRES_AT,
+    CONF_EXPIRES_IN,
+    CONF_REFRESHED_AT,
+    CONF_AUTHORIZED_AT,
+    CONF_REFUSED,
+)
+
+
 def token_data(pair: TokenPair, authorized_at: datetime | None) -> dict[str, Any]:
     """The entry data that stores a pair (what survives a restart)."""
     data: dict[str, Any] = {
@@ -98,13 +110,18 @@ def _parse_time(value: Any) -> datetime | None:
 
 def state_from_entry(entry: ConfigEntry) -> TokenState:
     """Read the stored token state of an entry."""
-    data = entry.data
+    return state_from_data(entry.data)
+
+
+def state_from_data(data: Mapping[str, Any]) -> TokenState:
+    """Read a stored token state (the entry data's token keys)."""
     expires_at = _parse_time(data.get(CONF_EXPIRES_AT)) or dt_util.utc_from_timestamp(0)
     state = TokenState(
         access_token=str(data.get(CONF_ACCESS_TOKEN, "")),
         refresh_token=str(data[CONF_REFRESH_TOKEN]),
         expires_at=expires_at,
-        expires_in=int(data.get(CONF_EXPIRES_IN) or 7200),
+        # 0: 115's answer gave no usable lifetime; the token counts as due (and expired) now.
+        expires_in=int(data.get(CONF_EXPIRES_IN, 7200) or 0),
         refreshed_at=_parse_time(data.get(CONF_REFRESHED_AT)),
         authorized_at=_parse_time(data.get(CONF_AUTHORIZED_AT)),
     )

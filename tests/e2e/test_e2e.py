@@ -419,16 +419,14 @@ def _wait_for_progress(ws: HAWebSocket, sub: int, flow_id: str) -> None:
 def test_forced_refresh_is_on_disk_at_once(
     hass_proc: HassProcess, emulator: EmulatorProcess, entry: dict[str, Any]
 ) -> None:
-    """The rotated pair is in .storage/core.config_entries when the action returns.
-
-    open115 writes it through Home Assistant's private config entry store; if a release moves
-    that store, only the delayed save (SAVE_DELAY, 1 s) writes it and this fails.
-    """
+    """The rotated pair is in the entry's token file (.storage/open115.<entry id>.token) when
+    the action returns: written with Home Assistant's public `Store.async_save`, not its delayed
+    save (SAVE_DELAY, 1 s)."""
     entry_id = entry["result"]["result"]["entry_id"]
     last = emulator.grant(emulator.grant_id)["last_refresh_at"]
     time.sleep(max(0.0, last + MIN_FORCE_INTERVAL - time.time()))  # else "refresh_too_soon"
     old = emulator.grant(emulator.grant_id)
-    path = hass_proc.config_dir / ".storage" / "core.config_entries"
+    path = hass_proc.config_dir / ".storage" / f"open115.{entry_id}.token"
 
     start = time.monotonic()
     reply = hass_proc.post("/api/services/open115/refresh_token", {})
@@ -436,11 +434,10 @@ def test_forced_refresh_is_on_disk_at_once(
     elapsed = time.monotonic() - start
 
     assert reply.status_code == 200, reply.text
-    assert "Cannot write the config entries to disk now" not in hass_proc.log_text
     live = emulator.grant(emulator.grant_id)
     rotated = live["refresh_token"] != old["refresh_token"]
     assert rotated, "the action did not refresh"
-    [stored] = [e["data"] for e in on_disk["data"]["entries"] if e["entry_id"] == entry_id]
+    stored = on_disk["data"]["token"]
     # Compared without printing a token.
     same = (stored["refresh_token"], stored["access_token"]) == (
         live["refresh_token"],

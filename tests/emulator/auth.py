@@ -7,7 +7,13 @@ from aiohttp import web
 from .core import (
     FAULT_CODELESS,
     FAULT_DROP_AFTER_ROTATE,
+    FAULT_EXPIRES_IN_BOOL,
+    FAULT_EXPIRES_IN_FLOAT,
+    FAULT_EXPIRES_IN_ZERO,
+    FAULT_NO_ACCESS_TOKEN,
+    FAULT_NO_EXPIRES_IN,
     FAULT_NO_REFRESH_TOKEN,
+    MALFORMED_FAULTS,
     REFRESH_PATH,
     AccessToken,
     EmulatorCore,
@@ -29,7 +35,8 @@ class RefreshEndpoint(EmulatorCore):
             form = await request.post()
             token = str(form.get("refresh_token", ""))
             grant = self._grant_of(token)
-            if fault is not None and fault not in (FAULT_DROP_AFTER_ROTATE, FAULT_NO_REFRESH_TOKEN):
+            answered = (FAULT_DROP_AFTER_ROTATE, FAULT_NO_REFRESH_TOKEN, *MALFORMED_FAULTS)
+            if fault is not None and fault not in answered:
                 # 115 itself answered: the request counts for frequency control. A gateway's
                 # page, a reset or a hang may not have reached it, and does not count.
                 if grant is not None and fault.startswith(("code:", "body:", FAULT_CODELESS)):
@@ -37,7 +44,7 @@ class RefreshEndpoint(EmulatorCore):
                 self._log(REFRESH_PATH, None, fault, grant.grant_id if grant else None)
                 return await self._fault_response(request, fault)
             code, response = self._do_refresh(
-                token, grant, keep_refresh_token=fault == FAULT_NO_REFRESH_TOKEN
+                token, grant, keep_refresh_token=fault == FAULT_NO_REFRESH_TOKEN, malformed=fault
             )
             self._log(REFRESH_PATH, code, fault, grant.grant_id if grant else None)
             if fault == FAULT_DROP_AFTER_ROTATE:
@@ -54,7 +61,12 @@ class RefreshEndpoint(EmulatorCore):
         return next((g for g in self.grants.values() if g.refresh_token == token), None)
 
     def _do_refresh(
-        self, token: str, grant: Grant | None, *, keep_refresh_token: bool = False
+        self,
+        token: str,
+        grant: Grant | None,
+        *,
+        keep_refresh_token: bool = False,
+        malformed: str | None = None,
     ) -> tuple[int, web.Response]:
         now = self.clock()
         if not token:
@@ -87,6 +99,7 @@ class RefreshEndpoint(EmulatorCore):
         access = self._new_token("at")
         self.access_tokens[access] = AccessToken(grant.grant_id, now + self.expires_in)
         data["access_token"] = access
+        _malform(data, malformed)
         return 0, web.json_response({"state": 1, "code": 0, "message": "", "data": data})
 
     def _refusal(self, token: str, grant: Grant, now: float) -> tuple[int, str] | None:
@@ -98,3 +111,17 @@ class RefreshEndpoint(EmulatorCore):
         if now >= grant.refresh_expires_at:
             return 40140119, "refresh token expired"
         return None
+
+
+def _malform(data: dict[str, object], fault: str | None) -> None:
+    """Spoil a successful answer the way `fault` says (the token has rotated all the same)."""
+    if fault == FAULT_NO_EXPIRES_IN:
+        del data["expires_in"]
+    elif fault == FAULT_EXPIRES_IN_ZERO:
+        data["expires_in"] = 0
+    elif fault == FAULT_EXPIRES_IN_FLOAT:
+        data["expires_in"] = float(str(data["expires_in"])) - 0.5
+    elif fault == FAULT_EXPIRES_IN_BOOL:
+        data["expires_in"] = True
+    elif fault == FAULT_NO_ACCESS_TOKEN:
+        del data["access_token"]

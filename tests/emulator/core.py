@@ -31,6 +31,22 @@ FAULT_CODELESS = "codeless"
 # A successful refresh whose answer holds no new refresh token; the sent one stays valid (two
 # independent clients handle this; see shared/spec/115-open-api.md, "Refresh").
 FAULT_NO_REFRESH_TOKEN = "no_refresh_token"
+# A successful refresh (the token rotates) whose answer is malformed in one way; every field of
+# the answer is "not required" in 115's document (shared/spec/seed-refresh-token-doc.md).
+FAULT_NO_EXPIRES_IN = "no_expires_in"
+FAULT_EXPIRES_IN_ZERO = "expires_in_zero"
+FAULT_EXPIRES_IN_FLOAT = "expires_in_float"
+FAULT_EXPIRES_IN_BOOL = "expires_in_bool"
+FAULT_NO_ACCESS_TOKEN = "no_access_token"
+MALFORMED_FAULTS = frozenset(
+    {
+        FAULT_NO_EXPIRES_IN,
+        FAULT_EXPIRES_IN_ZERO,
+        FAULT_EXPIRES_IN_FLOAT,
+        FAULT_EXPIRES_IN_BOOL,
+        FAULT_NO_ACCESS_TOKEN,
+    }
+)
 # "code:<n>" answers a 115 error with code n; "body:<status>:<text>" answers `text` verbatim
 # (as application/json) with HTTP `status`; see `inject_body`.
 FAULTS = frozenset(
@@ -44,6 +60,7 @@ FAULTS = frozenset(
         FAULT_DROP_AFTER_ROTATE,
         FAULT_CODELESS,
         FAULT_NO_REFRESH_TOKEN,
+        *MALFORMED_FAULTS,
     }
 )
 REFRESH_PATH = "/open/refreshToken"

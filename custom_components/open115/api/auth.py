@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from .errors import Open115ApiError, Open115TransientError, error_for, is_success
 from .transport import Transport
-from .values import as_int
+from .values import as_int, as_number
 
 # /get/status/ holds the request until the QR code's status changes or its own timeout.
 DEVICE_CODE_POLL_TIMEOUT: Final = 65.0
@@ -19,6 +19,8 @@ DEVICE_CODE_POLL_TIMEOUT: Final = 65.0
 CHALLENGE_METHODS: Final = ("sha256", "sha1", "md5")
 VERIFIER_MIN_LENGTH: Final = 43
 VERIFIER_MAX_LENGTH: Final = 128
+# A longer lifetime in a refresh answer is taken as this (a year: the refresh token's own).
+MAX_EXPIRES_IN: Final = 365 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,11 @@ class TokenPair:
     def expires_at(self) -> datetime:
         """When the access token expires."""
         return self.received_at + timedelta(seconds=self.expires_in)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the answer held a usable access token and lifetime (see `AuthApi.refresh`)."""
+        return bool(self.access_token) and self.expires_in > 0
 
 
 class DeviceCodeStatus(IntEnum):
@@ -97,7 +104,7 @@ class AuthApi(Transport):
         )
         # 115 sometimes answers a successful refresh without a new refresh token; two clients
         # (see the spec) then keep the one they sent, which stays valid.
-        return self._parse_pair(body, "Token refresh", sent_refresh_token=refresh_token)
+        return self._parse_refresh(body, refresh_token)
 
     async def auth_device_code(self, client_id: str, pkce: Pkce) -> DeviceCode:
         """Start a device-code authorization of app `client_id`; the QR text is in the answer."""
@@ -177,14 +184,39 @@ class AuthApi(Transport):
         )
         return self._parse_pair(body, what)
 
-    def _parse_pair(
-        self, body: Mapping[str, Any], what: str, sent_refresh_token: str | None = None
-    ) -> TokenPair:
+    def _parse_refresh(self, body: Mapping[str, Any], sent: str) -> TokenPair:
+        """A refresh's pair, as much of it as arrived: a new refresh token is never dropped.
+
+        Every field of the answer is "not required" in 115's document. A new refresh token
+        voids the sent one, so it is returned whatever else is missing; a missing, boolean or
+        non-positive `expires_in`, or a missing access token, gives an incomplete pair (no
+        access token, lifetime 0: due now). A fractional lifetime is rounded down.
+        """
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise Open115TransientError("Token refresh failed: no data in the answer")
+        access, refresh = data.get("access_token"), data.get("refresh_token")
+        new_refresh = isinstance(refresh, str) and bool(refresh)
+        has_access = isinstance(access, str) and bool(access)
+        if not (new_refresh or has_access):
+            raise Open115TransientError("Token refresh failed: the answer holds no token")
+        raw = data.get("expires_in")
+        seconds = None if isinstance(raw, bool) else as_number(raw)
+        usable = seconds is not None and seconds >= 1 and has_access
+        expires_in = int(min(seconds, MAX_EXPIRES_IN)) if usable and seconds else 0
+        return TokenPair(
+            access_token=str(access) if has_access else "",
+            refresh_token=str(refresh) if new_refresh else sent,
+            expires_in=expires_in,
+            received_at=self._clock(),
+        )
+
+    def _parse_pair(self, body: Mapping[str, Any], what: str) -> TokenPair:
         data = body.get("data")
         if not isinstance(data, dict):
             raise Open115TransientError(f"{what} failed: no data in the answer")
         access = data.get("access_token")
-        refresh = data.get("refresh_token") or sent_refresh_token
+        refresh = data.get("refresh_token")
         raw_expires = data.get("expires_in")
         expires_in = None if isinstance(raw_expires, bool) else as_int(raw_expires)
         if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
