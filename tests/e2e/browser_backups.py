@@ -92,7 +92,7 @@ def backups_pages(
     expect(item).to_have_count(1)
     switch = item.get_by_role("switch")
     if not switch.is_checked():  # the user picks the account for automatic backups
-        switch.click()
+        item.locator("ha-switch").click()  # its thumb covers the input
     expect(switch).to_be_checked()
     page.get_by_text(texts.locations, exact=True).first.evaluate(
         "e => e.scrollIntoView({block: 'start'})"

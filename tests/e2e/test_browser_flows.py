@@ -15,6 +15,7 @@ that minute before another program "uses" the stored token (the README's usual c
 """
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import re
 import time
@@ -247,21 +248,29 @@ def _cause(description: str) -> str:
 
 
 def _ha_reauth_repair(hass_proc: HassProcess, entry_id: str) -> None:
-    """Home Assistant's own repair ("Authentication expired for …") is open; open115 has none."""
-    with hass_proc.websocket() as ws:
-        issues = ws.call({"type": "repairs/list_issues"})["issues"]
+    """Home Assistant's own repair ("Authentication expired for …") is open; open115 has none.
+
+    Playwright's loop runs in this thread meanwhile: the websocket helper runs in another.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        issues = pool.submit(_issues, hass_proc).result()
     assert [
         (i["domain"], i["issue_domain"], i["translation_key"])
         for i in issues
         if i["issue_id"] == f"config_entry_reauth_{DOMAIN}_{entry_id}"
     ] == [("homeassistant", DOMAIN, "config_entry_reauth")]
-    assert _repairs(hass_proc) == []
+    assert [i for i in issues if i["domain"] == DOMAIN and not i["dismissed_version"]] == []
+
+
+def _issues(hass_proc: HassProcess) -> list[dict[str, Any]]:
+    with hass_proc.websocket() as ws:
+        issues: list[dict[str, Any]] = ws.call({"type": "repairs/list_issues"})["issues"]
+    return issues
 
 
 def _repairs(hass_proc: HassProcess) -> list[str]:
     """open115's open repair issues."""
-    with hass_proc.websocket() as ws:
-        issues = ws.call({"type": "repairs/list_issues"})["issues"]
+    issues = _issues(hass_proc)
     return [i["issue_id"] for i in issues if i["domain"] == DOMAIN and not i["dismissed_version"]]
 
 
