@@ -1,8 +1,9 @@
 """In a real browser: reconfigure and re-authenticate, by paste and by QR code, with the errors.
 
 What a user does after setup: the entry's ⋮ → Reconfigure (paste, then QR code), and, once 115
-refuses the stored token, the re-authentication card's Reconfigure button (paste, then QR code).
-On the way it types what people really type: a token that is too short, another account's
+refuses the stored token, the re-authentication card's Reconfigure button (paste, then QR code):
+Home Assistant's own repair is open (open115 has none), the menu names the cause, an empty paste
+goes back to the menu, and the success screens show open115's texts. On the way it types what people really type: a token that is too short, another account's
 token, an AppID with letters, an AppID that 115 refuses, a QR code confirmed by the wrong account.
 Every dialog is checked for raw placeholders, raw Markdown and wiped fields, and photographed
 into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 the READMEs' pictures of the
