@@ -22,9 +22,9 @@ import requests
 
 from .conftest import REPO, EmulatorProcess, HassProcess
 
-ZH_HANS: dict[str, Any] = json.loads(
-    (REPO / "custom_components" / "open115" / "translations" / "zh-Hans.json").read_text()
-)
+TRANSLATIONS = REPO / "custom_components" / "open115" / "translations"
+ZH_HANS: dict[str, Any] = json.loads((TRANSLATIONS / "zh-Hans.json").read_text())
+EN: dict[str, Any] = json.loads((TRANSLATIONS / "en.json").read_text())
 ZH_USER = {"name": "李雷", "username": "lilei", "password": "lilei-password-1"}
 ZH_NAME = "115 演示"  # the Chinese walk's own account, beside the English tests' "115 demo"
 ZH_USER_ID = 330000001
@@ -61,7 +61,16 @@ PERFORM_ACTION = "执行动作"
 
 def zh(*keys: str, **placeholders: object) -> str:
     """A text of translations/zh-Hans.json, its placeholders filled in."""
-    node: Any = ZH_HANS
+    return _text(ZH_HANS, keys, placeholders)
+
+
+def en(*keys: str, **placeholders: object) -> str:
+    """A text of translations/en.json, its placeholders filled in."""
+    return _text(EN, keys, placeholders)
+
+
+def _text(texts: dict[str, Any], keys: tuple[str, ...], placeholders: dict[str, object]) -> str:
+    node: Any = texts
     for key in keys:
         node = node[key]
     text = str(node)

@@ -1,7 +1,7 @@
 """In a real browser: log in to Home Assistant's frontend and add open115 as a user does.
 
-Debian's chromium (scripts/setup-browser installs it) is driven by Playwright from PyPI against
-the real `hass` of the `hass_proc` fixture. It takes the screenshots that the README shows,
+Debian's chromium is driven by Playwright (tests/e2e/browser.py) against the real `hass` of the
+`hass_proc` fixture. It takes the screenshots that the README shows,
 setup-dialog.png (the paste form), qr-dialog.png (the QR code) and device-page.png, into its
 temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 it writes them to docs/ instead, to refresh
 the README's pictures.
@@ -10,27 +10,20 @@ The tests share the module's `hass` and emulator and run in any order: the paste
 emulator's demo account, the QR test signs in a second account and removes its entry again, and
 the Chinese walk (tests/e2e/chinese.py) adds two accounts of its own as a user who reads 简体中文,
 photographs the same screens (setup-dialog-zh.png, qr-dialog-zh.png, device-page-zh.png, for
-README.zh-Hans.md) and removes them again.
+README.zh-Hans.md) and removes them again. The Backups visit (tests/e2e/browser_backups.py) makes
+a backup to the demo account, adds a second account, and photographs Settings → System → Backups
+in both languages (backups-page.png, backups-page-zh.png).
 """
 
 import base64
 from collections.abc import Iterator
-import contextlib
 from datetime import datetime
-import os
 from pathlib import Path
 import re
 import struct
 from typing import Any
 
-from playwright.sync_api import (
-    Browser,
-    Error as PlaywrightError,
-    Page,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, Page, expect
 import pytest
 import requests
 
@@ -38,6 +31,19 @@ from custom_components.open115.config_flow import qr_markdown
 from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
 from . import chinese as zh_ui
+from .browser import (
+    PNG_DATA_URI,
+    _add_by_rest,
+    _chromium,
+    _delete_entry,
+    _entry_ids,
+    _log_in,
+    _no_secrets,
+    _page,
+    _prepare,
+    _shots,
+)
+from .browser_backups import CHINESE, ENGLISH, agent_id, backup_to_115, backups_pages
 from .chinese import (
     ZH_NAME,
     ZH_QR_NAME,
@@ -46,51 +52,27 @@ from .chinese import (
     ZH_USER_ID,
     add_chinese_user,
     authorize,
+    en,
     finish_zh,
     open_add_dialog_zh,
     server_language,
     zh,
 )
-from .conftest import DOMAIN, OWNER, REPO, EmulatorProcess, HassProcess
+from .conftest import DOMAIN, EmulatorProcess, HassProcess
 
 DEMO_NAME = "115 demo"  # the demo account's name in scripts/develop, as the README shows it
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # tests run as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these, chromium phones home, and the closed test network refuses it.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DOCS = REPO / "docs"
 SETUP_DIALOG_PNG = "setup-dialog.png"
 DEVICE_PAGE_PNG = "device-page.png"
 QR_DIALOG_PNG = "qr-dialog.png"
+BACKUPS_PNG = "backups-page.png"
+BACKUPS_ZH_PNG = "backups-page-zh.png"
+FAMILY_USER_ID = 310000003  # a second account beside the demo one: two 115 backup locations
+FAMILY_NAME = "115 family"
 QR_USER_ID = 310000002  # a second account: the paste test's entry keeps the demo one
 QR_USER_NAME = "emu_user"  # the emulator's default account name
-PNG_DATA_URI = "data:image/png;base64,"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-TIMEOUT_MS = 30_000
-# The page's HTML with every (open) shadow root's, and the values of its fields.
-COMPOSED_TEXT = """() => {
-  const parts = [];
-  const walk = (root) => {
-    parts.push(root.innerHTML);
-    for (const el of root.querySelectorAll("*")) {
-      if ("value" in el && typeof el.value === "string") parts.push(el.value);
-      if (el.shadowRoot) walk(el.shadowRoot);
-    }
-  };
-  walk(document.documentElement);
-  return parts.join("\\n");
-}"""
-# Onboarding adds these, and they need the internet: offline they only add "Failed to set up"
-# cards behind the dialog.
-ONLINE_DOMAINS = {"google_translate", "radio_browser"}
+# The diagnostic timestamps, disabled by default (by the key of their names in translations).
+DISABLED_SENSORS = ("access_token_expires", "next_refresh", "last_refresh")
 
 
 @pytest.fixture(scope="module")
@@ -101,65 +83,6 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
         yield emu
     finally:
         emu.stop()
-
-
-@contextlib.contextmanager
-def _chromium() -> Iterator[Browser]:
-    """Headless chromium; fails (never skips) with the reason when it cannot start.
-
-    Sync Playwright keeps its event loop running in this thread while it is open, so the
-    websocket helpers (which run a loop of their own) are used before and after it.
-    """
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser test needs Debian's chromium at {CHROMIUM}, which is missing: "
-            "run scripts/setup-browser (it installs chromium with apt-get and needs root)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                timeout=60_000,
-            )
-        except PlaywrightError as err:
-            pytest.fail(f"chromium ({CHROMIUM}) could not start: {err}", pytrace=False)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _prepare(hass_proc: HassProcess) -> None:
-    """Confirm the HTTP settings and remove the entries that need the internet.
-
-    Home Assistant 2026.10 moves `http:` from YAML into a pending config that the frontend asks
-    to confirm in a dialog (and that reverts after 5 minutes); it is confirmed here instead.
-    """
-    with hass_proc.websocket() as ws:
-        if ws.call({"type": "http/config"})["pending"] is not None:
-            ws.call({"type": "http/config/promote"})
-    reply = hass_proc.get("/api/config/config_entries/entry")
-    assert reply.status_code == 200, reply.text
-    for entry in reply.json():
-        if entry["domain"] in ONLINE_DOMAINS:
-            gone = requests.delete(
-                f"{hass_proc.url}/api/config/config_entries/entry/{entry['entry_id']}",
-                headers=hass_proc.headers(),
-                timeout=30,
-            )
-            assert gone.status_code == 200, gone.text
-
-
-def _log_in(page: Page, hass_proc: HassProcess, user: dict[str, str] = OWNER) -> None:
-    """The login page, as a user fills it (in the browser's language, English)."""
-    page.goto(f"{hass_proc.url}/")
-    page.get_by_role("textbox", name="Username").fill(user["username"])
-    page.get_by_role("textbox", name="Password").fill(user["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "auth" not in url and url.rstrip("/") != hass_proc.url)
 
 
 def _open_add_dialog(page: Page) -> None:
@@ -232,13 +155,6 @@ def _qr_sign_in(page: Page, emulator: EmulatorProcess, shots: Path) -> None:
     expect(scanned).to_have_count(0)
 
 
-def _no_secrets(page: Page, emulator: EmulatorProcess, expected: str) -> None:
-    """No token the emulator handed out shows in the page, its shadow roots or its fields."""
-    shown = page.evaluate(COMPOSED_TEXT)
-    assert expected in shown  # the text read is the page's, shadow roots included
-    assert not [secret for secret in emulator.secrets() if secret in shown]
-
-
 def _finish(page: Page, account: str) -> None:
     """The created entry's "Name and assign" step: keep the name, no area, finish."""
     expect(page.get_by_text("Name and assign", exact=True)).to_be_visible()
@@ -251,17 +167,35 @@ def _device_page(page: Page, account: str, shots: Path) -> None:
     """The device page lists open115's entities: a healthy token, the account's storage."""
     expect(page.get_by_text("Service info", exact=True)).to_be_visible()
     expect(page.get_by_text(account, exact=True).first).to_be_visible()
-    # A new token lives 2 hours; its authorization time is unknown when pasted.
+    # A new token is healthy; its authorization time (so the one-year limit) is unknown when
+    # pasted. The diagnostic timestamps are disabled by default.
+    sensors = " ".join(
+        f"{re.escape(en('entity', *key.split('.'), 'name'))} {value}"
+        for key, value in (
+            ("sensor.cloud_downloads_active", "0"),
+            ("sensor.cloud_download_quota", "3,000"),
+            ("sensor.storage_free", r"1,536\.0 GiB"),
+            (
+                "binary_sensor.token_problem",
+                en("entity", "binary_sensor", "token_problem", "state", "off"),
+            ),
+            ("sensor.token_status", en("entity", "sensor", "token_status", "state", "ok")),
+            ("sensor.storage_total", r"2,048\.0 GiB"),
+            ("sensor.storage_used", r"512\.0 GiB"),
+            ("sensor.vip_expires", r"\w.+"),
+        )
+    )
     expect(page.locator("body")).to_match_aria_snapshot(
-        """
+        f"""
         - heading "Sensors"
-        - list: /Access token expires In 2 hours Active cloud downloads 0 Cloud download quota 3,000 Free storage 1,536\\.0 GiB Token problem OK Token status OK Total storage 2,048\\.0 GiB Used storage 512\\.0 GiB VIP expires \\w.+/
+        - list: /{sensors}/
         - heading "Events"
         - list: Cloud download Unknown
-        - heading "Diagnostic"
-        - list: /Last refresh \\d+ seconds? ago Next refresh In \\d hours?/
         """
     )
+    listed = page.locator("body").aria_snapshot()
+    for key in DISABLED_SENSORS:
+        assert en("entity", "sensor", key, "name") not in listed, (key, listed)
     page.wait_for_load_state("networkidle")  # the brand icons
     page.screenshot(path=shots / DEVICE_PAGE_PNG, animations="disabled")
 
@@ -275,28 +209,6 @@ def _registry(hass_proc: HassProcess) -> tuple[list[dict[str, Any]], list[dict[s
     entries = reply.json()
     ids = {e["entry_id"] for e in entries}
     return entries, [d for d in devices if set(d["config_entries"]) & ids]
-
-
-@contextlib.contextmanager
-def _page(chromium: Browser, tmp: Path) -> Iterator[Page]:
-    """A fresh English page; on failure, a screenshot of where it stopped."""
-    context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        yield page
-    except Exception:
-        shot = tmp / "failure.png"
-        page.screenshot(path=shot)
-        print(f"browser test failed at {page.url}; screenshot: {shot}")
-        raise
-    finally:
-        context.close()
-
-
-def _shots(tmp: Path) -> Path:
-    """Where the screenshots go: docs/ when refreshing the README's pictures."""
-    return DOCS if os.environ.get("OPEN115_UPDATE_SCREENSHOTS") else tmp
 
 
 def _drive(chromium: Browser, hass_proc: HassProcess, emulator: EmulatorProcess, tmp: Path) -> str:
@@ -332,21 +244,6 @@ def test_add_the_integration_in_the_browser(
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def _entry_ids(hass_proc: HassProcess) -> set[str]:
-    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
-    assert reply.status_code == 200, reply.text
-    return {e["entry_id"] for e in reply.json()}
-
-
-def _delete_entry(hass_proc: HassProcess, entry_id: str) -> None:
-    reply = requests.delete(
-        f"{hass_proc.url}/api/config/config_entries/entry/{entry_id}",
-        headers=hass_proc.headers(),
-        timeout=60,
-    )
-    assert reply.status_code == 200, reply.text
-
-
 def test_sign_in_by_qr_code_in_the_browser(
     hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -363,9 +260,10 @@ def test_sign_in_by_qr_code_in_the_browser(
             expect(page.locator("body")).to_match_aria_snapshot(
                 """
                 - heading "Sensors"
-                - list: /Access token expires In 2 hours .*Refresh token expires Next year Token problem OK Token status OK .*/
+                - list: /.*Refresh token expires Next year Token needs attention No Token status OK .*/
                 """
             )
+            assert en("entity", "binary_sensor", "token_problem", "name") == "Token needs attention"
             _no_secrets(page, emulator, "Service info")
             device_url = page.url
 
@@ -408,7 +306,7 @@ def test_sign_in_by_qr_code_in_the_browser(
 
 
 # Sensors a pasted token has (by the key of their names in translations).
-PASTED_SENSORS = ("access_token_expires", "storage_total", "storage_used", "storage_free")
+PASTED_SENSORS = ("token_status", "storage_total", "storage_used", "storage_free")
 
 
 def _zh_paste(
@@ -496,6 +394,42 @@ def test_add_the_integration_in_chinese(
         entries = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}").json()
         titles = {(e["title"], e["state"]) for e in entries if e["entry_id"] not in before}
         assert titles == {(ZH_NAME, "loaded"), (ZH_QR_NAME, "loaded")}
+    finally:
+        for entry_id in _entry_ids(hass_proc) - before:
+            _delete_entry(hass_proc, entry_id)
+
+
+def _demo_entry(hass_proc: HassProcess, emulator: EmulatorProcess) -> None:
+    """The demo account's entry (the paste test adds it; alone, this adds it by REST)."""
+    reply = hass_proc.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
+    if not any(e["title"] == emulator.user_name for e in reply.json()):
+        _add_by_rest(hass_proc, authorize(emulator, emulator.user_id, emulator.user_name))
+
+
+def test_backups_page_lists_the_115_location(
+    hass_proc: HassProcess, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Settings → System → Backups, in English and in 简体中文: each account is a location."""
+    _prepare(hass_proc)
+    add_chinese_user(hass_proc)
+    _demo_entry(hass_proc, emulator)
+    before = _entry_ids(hass_proc)
+    shots = _shots(tmp_path)
+    try:
+        _add_by_rest(hass_proc, authorize(emulator, FAMILY_USER_ID, FAMILY_NAME))
+        backup_id = backup_to_115(hass_proc, agent_id(emulator.user_id))
+        with _chromium() as chromium:
+            with _page(chromium, tmp_path) as page:
+                _log_in(page, hass_proc)
+                backups_pages(
+                    page, hass_proc, backup_id, DEMO_NAME, ENGLISH, shots / BACKUPS_PNG, tmp_path
+                )
+            with _page(chromium, tmp_path) as page:
+                _log_in(page, hass_proc, ZH_USER)
+                backups_pages(
+                    page, hass_proc, backup_id, DEMO_NAME, CHINESE, shots / BACKUPS_ZH_PNG, tmp_path
+                )
+                _no_secrets(page, emulator, DEMO_NAME)
     finally:
         for entry_id in _entry_ids(hass_proc) - before:
             _delete_entry(hass_proc, entry_id)

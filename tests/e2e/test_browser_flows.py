@@ -1,8 +1,9 @@
 """In a real browser: reconfigure and re-authenticate, by paste and by QR code, with the errors.
 
 What a user does after setup: the entry's ⋮ → Reconfigure (paste, then QR code), and, once 115
-refuses the stored token, the re-authentication card's Reconfigure button (paste, then QR code).
-On the way it types what people really type: a token that is too short, another account's
+refuses the stored token, the re-authentication card's Reconfigure button (paste, then QR code):
+Home Assistant's own repair is open (open115 has none), the menu names the cause, an empty paste
+goes back to the menu, and the success screens show open115's texts. On the way it types what people really type: a token that is too short, another account's
 token, an AppID with letters, an AppID that 115 refuses, a QR code confirmed by the wrong account.
 Every dialog is checked for raw placeholders, raw Markdown and wiped fields, and photographed
 into the test's temporary folder; with OPEN115_UPDATE_SCREENSHOTS=1 the READMEs' pictures of the
@@ -15,6 +16,7 @@ that minute before another program "uses" the stored token (the README's usual c
 """
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import re
 import time
@@ -27,20 +29,9 @@ import requests
 from tests.emulator import DEFAULT_APP_ID, REFRESH_PATH
 
 from . import chinese as zh_ui
-from .chinese import (
-    ZH_HANS,
-    ZH_NAME,
-    ZH_USER,
-    ZH_USER_ID,
-    add_chinese_user,
-    authorize,
-    server_language,
-    zh,
-)
-from .conftest import DOMAIN, EmulatorProcess, HassProcess
-from .test_browser import (
+from .browser import (
     COMPOSED_TEXT,
-    DEMO_NAME,
+    _add_by_rest,
     _chromium,
     _delete_entry,
     _entry_ids,
@@ -50,9 +41,24 @@ from .test_browser import (
     _prepare,
     _shots,
 )
+from .chinese import (
+    ZH_HANS,
+    ZH_NAME,
+    ZH_USER,
+    ZH_USER_ID,
+    add_chinese_user,
+    authorize,
+    en,
+    server_language,
+    zh,
+)
+from .conftest import DOMAIN, EmulatorProcess, HassProcess
+from .test_browser import DEMO_NAME
 
 OTHER_ID = 320000002
 OTHER_NAME = "other_user"
+# The re-authentication menu of a token another program refreshed (by its step in translations).
+CAUSE = "reauth_used"
 MIN_INTERVAL = 62.0  # open115 refreshes a token at most once a minute (and a sign-in is one)
 # What must never show: a placeholder the frontend did not fill, its error about one, Markdown
 # that did not render.
@@ -107,16 +113,6 @@ def _close(page: Page, message: str) -> None:
     expect(page.get_by_text(message)).to_be_visible()
     page.locator(DIALOG).get_by_role("button", name="Close").last.click()  # not the header's
     expect(page.get_by_text(message)).to_have_count(0)
-
-
-def _add_by_rest(hass_proc: HassProcess, refresh_token: str) -> str:
-    """The demo account's entry, added by pasting its token (as test_browser.py does by hand)."""
-    base = "/api/config/config_entries/flow"
-    step = hass_proc.post(base, {"handler": DOMAIN}).json()
-    step = hass_proc.post(f"{base}/{step['flow_id']}", {"next_step_id": "token"}).json()
-    step = hass_proc.post(f"{base}/{step['flow_id']}", {"refresh_token": refresh_token}).json()
-    assert step["type"] == "create_entry", step
-    return str(step["result"]["entry_id"])
 
 
 def _authorize(emulator: EmulatorProcess, **account: Any) -> str:
@@ -189,7 +185,7 @@ def _reconfigure_by_paste(page: Page, emulator: EmulatorProcess, shots: Path, na
 
     field.fill(_authorize(emulator))
     _submit(page)
-    _close(page, "Reconfiguration was successful")
+    _close(page, en("config", "abort", "reconfigure_successful"))
 
 
 def _qr_form_errors(page: Page, shots: Path) -> None:
@@ -227,7 +223,7 @@ def _reconfigure_by_qr(page: Page, emulator: EmulatorProcess, shots: Path, name:
     expect(field).to_have_value(DEFAULT_APP_ID)
     _looks_right(page, shots, "qr-wrong-account.png")
     _scan(page, emulator)
-    _close(page, "Reconfiguration was successful")
+    _close(page, en("config", "abort", "reconfigure_successful"))
 
 
 def _reauth_card(page: Page, hass_proc: HassProcess, name: str, shots: Path, docs: Path) -> None:
@@ -239,15 +235,43 @@ def _reauth_card(page: Page, hass_proc: HassProcess, name: str, shots: Path, doc
     page.wait_for_load_state("networkidle")  # the brand icon
     page.screenshot(path=docs / "reauth-card.png", animations="disabled")
     card.get_by_role("button", name="Reconfigure").click()
-    expect(page.get_by_text("Re-authenticate the 115 account", exact=True)).to_be_visible()
+    expect(page.get_by_text(en("config", "step", CAUSE, "title"), exact=True)).to_be_visible()
     expect(page.locator(DIALOG).locator("strong", has_text=name)).to_be_visible()
+    # The menu names the cause: 115 refused the stored token because it was already used.
+    cause = _cause(en("config", "step", CAUSE, "description"))
+    expect(page.locator(DIALOG).get_by_text(cause)).to_be_visible()
     _looks_right(page, shots, "reauth-menu.png")
+
+
+def _cause(description: str) -> str:
+    """The cause's first sentence after "(error {code}): " (the rest has Markdown)."""
+    return description.split("): ", 1)[1].split(". ", 1)[0]
+
+
+def _ha_reauth_repair(hass_proc: HassProcess, entry_id: str) -> None:
+    """Home Assistant's own repair ("Authentication expired for …") is open; open115 has none.
+
+    Playwright's loop runs in this thread meanwhile: the websocket helper runs in another.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        issues = pool.submit(_issues, hass_proc).result()
+    assert [
+        (i["domain"], i["issue_domain"], i["translation_key"])
+        for i in issues
+        if i["issue_id"] == f"config_entry_reauth_{DOMAIN}_{entry_id}"
+    ] == [("homeassistant", DOMAIN, "config_entry_reauth")]
+    assert [i for i in issues if i["domain"] == DOMAIN and not i["dismissed_version"]] == []
+
+
+def _issues(hass_proc: HassProcess) -> list[dict[str, Any]]:
+    with hass_proc.websocket() as ws:
+        issues: list[dict[str, Any]] = ws.call({"type": "repairs/list_issues"})["issues"]
+    return issues
 
 
 def _repairs(hass_proc: HassProcess) -> list[str]:
     """open115's open repair issues."""
-    with hass_proc.websocket() as ws:
-        issues = ws.call({"type": "repairs/list_issues"})["issues"]
+    issues = _issues(hass_proc)
     return [i["issue_id"] for i in issues if i["domain"] == DOMAIN and not i["dismissed_version"]]
 
 
@@ -269,9 +293,13 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
         signed_in = time.monotonic()
 
         _token_used_elsewhere(hass_proc, emulator, signed_in)
+        _ha_reauth_repair(hass_proc, entry_id)
         _reauth_card(page, hass_proc, name, shots, _shots(tmp_path))
         page.get_by_text("Paste a refresh token", exact=True).click()
         expect(page.get_by_text(f"Re-authenticate {name}", exact=True)).to_be_visible()
+        _submit(page)  # empty: back to the choice (QR code or paste)
+        expect(page.get_by_text(f"Re-authenticate {name}", exact=True)).to_have_count(0)
+        page.get_by_text("Paste a refresh token", exact=True).click()
         field = _field(page, "Refresh token")
         field.fill(_authorize(emulator, user_id=OTHER_ID, user_name=OTHER_NAME))
         _submit(page)
@@ -280,7 +308,7 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
         _looks_right(page, shots, "reauth-wrong-account.png")
         field.fill(_authorize(emulator))
         _submit(page)
-        _close(page, "Re-authentication was successful")
+        _close(page, en("config", "abort", "reauth_successful"))
         signed_in = time.monotonic()
 
         _token_used_elsewhere(hass_proc, emulator, signed_in)
@@ -289,7 +317,7 @@ def test_reconfigure_and_reauthenticate_in_the_browser(
         # The AppID of the last QR sign-in is filled in: one click for a new code.
         expect(_field(page, "AppID")).to_have_value(DEFAULT_APP_ID)
         _scan(page, emulator)
-        _close(page, "Re-authentication was successful")
+        _close(page, en("config", "abort", "reauth_successful"))
         _options(page, hass_proc, shots)
         _no_secrets(page, emulator, "115 Open Platform")
 
@@ -389,13 +417,15 @@ def _zh_reauthenticate(
     page.wait_for_load_state("networkidle")  # the brand icon
     page.screenshot(path=docs / "reauth-card-zh.png", animations="disabled")
     card.get_by_role("button", name=zh_ui.RECONFIGURE).click()
-    expect(page.get_by_text(zh("config", "step", "reauth", "title"), exact=True)).to_be_visible()
+    expect(page.get_by_text(zh("config", "step", CAUSE, "title"), exact=True)).to_be_visible()
     expect(page.locator(DIALOG).locator("strong", has_text=ZH_NAME)).to_be_visible()
+    cause = zh("config", "step", CAUSE, "description").split("\uff1a", 1)[1].split("。", 1)[0]
+    expect(page.locator(DIALOG).get_by_text(cause)).to_be_visible()
     for option in ("qr", "reauth_confirm"):
-        menu = zh("config", "step", "reauth", "menu_options", option)
+        menu = zh("config", "step", CAUSE, "menu_options", option)
         expect(page.get_by_text(menu, exact=True)).to_be_visible()
     _looks_right(page, shots, "reauth-menu-zh.png")
-    page.get_by_text(zh("config", "step", "reauth", "menu_options", "reauth_confirm")).click()
+    page.get_by_text(zh("config", "step", CAUSE, "menu_options", "reauth_confirm")).click()
     title = zh("config", "step", "reauth_confirm", "title", account=ZH_NAME)
     expect(page.get_by_text(title, exact=True)).to_be_visible()
     field = _field(page, zh("config", "step", "reauth_confirm", "data", "refresh_token"))
@@ -406,9 +436,9 @@ def _zh_reauthenticate(
     field.fill(authorize(emulator, ZH_USER_ID, ZH_NAME))
     page.locator(DIALOG).get_by_role("button", name=zh_ui.SUBMIT).click()
     expect(field).to_have_count(0)
-    # Its success text is Home Assistant's, in English: issue 16's h16-ux gives it open115's.
-    page.wait_for_timeout(300)
-    page.screenshot(path=shots / "reauth-done-zh.png", animations="disabled")
+    done = zh("config", "abort", "reauth_successful")
+    expect(page.locator(DIALOG).get_by_text(done, exact=True)).to_be_visible()
+    _looks_right(page, shots, "reauth-done-zh.png")
     page.locator(DIALOG).get_by_role("button", name=zh_ui.CLOSE).last.click()
     expect(page.locator(DIALOG).get_by_role("button", name=zh_ui.CLOSE)).to_have_count(0)
 
