@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, override
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -44,7 +45,6 @@ from .const import (
     LOGGER,
     MAX_TASK_PAGES,
 )
-from .data import Open115ConfigEntry
 
 SAVE_DELAY: Final = 60.0  # seconds: the last read is written this late (one with events at once)
 # A read due at most this much early still counts as due (the poll timer drifts a little).
@@ -82,12 +82,13 @@ class AccountData:
 class AccountCoordinator(DataUpdateCoordinator[AccountData]):
     """Reads one account's storage, VIP, quota and cloud downloads; never refreshes."""
 
-    config_entry: Open115ConfigEntry
+    # The entry only: its runtime data (data.py) holds this coordinator, not the reverse.
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: Open115ConfigEntry,
+        entry: ConfigEntry,
         client: Open115Client,
     ) -> None:
         """Prepare; the first read is `async_start`'s."""
