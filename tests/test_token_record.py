@@ -3,6 +3,7 @@ undo it, the 60 s window across restarts, the token file and its migration (issu
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.open115 import async_get_access_token
-from custom_components.open115.const import CONF_REFRESH_TOKEN, CONF_REFUSED, DOMAIN
+from custom_components.open115.const import (
+    CONF_REFRESH_TOKEN,
+    CONF_REFRESHED_AT,
+    CONF_REFUSED,
+    DOMAIN,
+)
 from custom_components.open115.exceptions import KeeperError
 from custom_components.open115.token_state import TokenStatus
 
@@ -25,6 +31,7 @@ from .conftest import (
     advance,
     keeper_of,
     make_entry,
+    make_entry_data,
     setup_entry,
     stored_data,
     token_file,
@@ -233,6 +240,42 @@ async def test_an_entry_stored_before_the_token_file_migrates_without_a_request(
     assert codes(emulator) == []
     await hass.config_entries.async_remove(entry.entry_id)
     assert token_file(hass_storage, entry.entry_id) is None
+
+
+@pytest.mark.parametrize("newer", ["entry", "file"])
+async def test_the_later_of_the_token_file_and_the_entry_wins_at_setup(
+    hass: HomeAssistant,
+    emulator: HeldEmulator,
+    grant: Grant,
+    hass_storage: dict[str, Any],
+    newer: str,
+) -> None:
+    """An open115 from before the token file, run in between, rotated into the entry only: its
+    later pair is the live one. The usual case is the reverse (the entry's data is saved by Home
+    Assistant later than the file), and then the file's pair wins."""
+    live_data = make_entry_data(emulator, grant)
+    live = live_data[CONF_REFRESH_TOKEN]
+    refreshed_at = dt_util.parse_datetime(live_data[CONF_REFRESHED_AT])
+    assert refreshed_at is not None
+    void_data = {
+        **live_data,
+        CONF_REFRESH_TOKEN: "rt_voided_long_ago",
+        CONF_REFRESHED_AT: (refreshed_at - timedelta(hours=2)).isoformat(),
+    }
+    in_entry, in_file = (live_data, void_data) if newer == "entry" else (void_data, live_data)
+    entry = MockConfigEntry(domain=DOMAIN, title=USER_NAME, unique_id=str(USER_ID), data=in_entry)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.token"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}.token",
+        "data": {"token": in_file, "last_request_at": None},
+    }
+    await setup_entry(hass, entry)
+    assert codes(emulator) == []  # nothing sent: the live pair's access token is fresh
+    assert keeper_of(entry).data.refresh_token == live
+    stored = token_file(hass_storage, entry.entry_id)
+    assert stored is not None
+    assert stored["token"][CONF_REFRESH_TOKEN] == live
 
 
 # ----- flows racing the keeper (point 3) ---------------------------------------------------

@@ -261,11 +261,25 @@ async def async_record(hass: HomeAssistant, entry: ConfigEntry) -> TokenRecord:
         if stored is not None and isinstance(stored.get("token"), dict):
             last = dt_util.parse_datetime(str(stored.get("last_request_at") or ""))
             record = TokenRecord(hass, entry.entry_id, stored["token"], last)
+            if _newer_in_entry(record.token, entry.data):
+                # The entry holds a later pair than the file (written by an open115 from
+                # before the token file, run in between): the file's refresh token is void.
+                record.token = {k: entry.data[k] for k in TOKEN_KEYS if k in entry.data}
+                await record.async_save()
         else:
             record = TokenRecord(hass, entry.entry_id, entry.data, None)
             await record.async_save()
         records[entry.entry_id] = record
         return record
+
+
+def _newer_in_entry(token: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+    """Whether the entry's data holds another refresh token, received after the file's."""
+    if data.get(CONF_REFRESH_TOKEN) in (None, token.get(CONF_REFRESH_TOKEN)):
+        return False
+    in_file = state_from_data(token).refreshed_at
+    in_entry = state_from_data(data).refreshed_at
+    return in_entry is not None and (in_file is None or in_entry > in_file)
 
 
 async def async_store_pair(hass: HomeAssistant, entry: ConfigEntry, data: dict[str, Any]) -> None:
