@@ -15,6 +15,7 @@ from custom_components.open115.api import (
     Open115Client,
     Open115NotFoundError,
     Open115TransientError,
+    Open115UploadError,
 )
 from custom_components.open115.api.files import HASH_BATCH, DriveFile
 from custom_components.open115.api.upload import Digest
@@ -28,6 +29,7 @@ from .emulator import (
     FILES_PATH,
     FOLDER_ADD_PATH,
     FOLDER_INFO_PATH,
+    UPLOAD_INIT_PATH,
     UPLOAD_RESUME_PATH,
     UPLOAD_TOKEN_PATH,
     Emulator115,
@@ -256,3 +258,54 @@ async def test_credentials_near_expiry_are_renewed_first(
     assert emu.read_bytes(emu.nodes[stored.file_id]) == data
     assert [code for _, _, code in emu.oss_requests if code] == []  # nothing refused
     assert emu.count(UPLOAD_TOKEN_PATH) >= 2
+
+
+def _opener(*readings: bytes):
+    """open_stream giving each reading in turn (the last one from then on)."""
+    left = list(readings)
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        data = left.pop(0) if len(left) > 1 else left[0]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks()
+
+    return open_stream
+
+
+async def test_upload_sign_check_refused(api: Open115Client, emu: Emulator115) -> None:
+    """A sign check that is no "start-end" range fails; one asked again after two answers
+    fails with the status 115 gave; no OSS request is made either way."""
+    data = os.urandom(2000)
+    emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-x"}))
+    err = await fails(
+        Open115UploadError,
+        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        emu,
+    )
+    assert str(err) == "Starting the upload failed: unusable sign check"
+    for _ in range(3):
+        emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-9"}))
+    err = await fails(
+        Open115UploadError,
+        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        emu,
+    )
+    assert str(err) == "Starting the upload failed: 115 answered status 7"
+    assert emu.count(UPLOAD_INIT_PATH) == 1 + 3
+    assert emu.oss_requests == []
+
+
+async def test_upload_of_a_stream_that_grew(api: Open115Client, emu: Emulator115) -> None:
+    """Bytes beyond those hashed for upload/init stop the upload (the SHA1 sent would lie)."""
+    emu.sign_check_unknown = False
+    data = os.urandom(3000)
+    err = await fails(
+        Open115ChecksumError,
+        api.upload(folder_id="0", file_name="g.tar", open_stream=_opener(data, data + b"more")),
+        emu,
+    )
+    assert "changed between the reading that was hashed" in str(err)
+    assert emu.children(USER_ID, "0") == []
