@@ -17,10 +17,12 @@ from custom_components.open115.api.errors import (
     Open115CallbackFailedError,
     Open115OssError,
     Open115OssTokenExpiredError,
+    Open115UploadError,
     oss_error_for,
 )
 from custom_components.open115.api.oss import (
     OssCredentials,
+    _callback_answer,
     canonical_query,
     complete_body,
     endpoint_host,
@@ -220,3 +222,29 @@ def test_oss_errors(status: int, body: bytes, kind: type[Exception], code: str |
     assert type(err) is kind
     assert err.oss_code == code
     assert "KEY" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"<html>", "115's callback answer is not JSON"),
+        (b"[1]", "115's callback answer is not an object"),
+        (
+            b'{"state": false, "code": 10002, "data": {}}',
+            "115 did not accept the upload (code 10002)",
+        ),
+        (b'{"state": true, "data": {"pick_code": "pc"}}', "115 did not accept the upload"),
+    ],
+    ids=["not_json", "not_object", "refused", "no_file_id"],
+)
+def test_callback_answer_refusals(raw: bytes, message: str) -> None:
+    """OSS relays 115's callback answer: anything but an accepted file with an id fails."""
+    with pytest.raises(Open115UploadError) as info:
+        _callback_answer(raw)
+    assert str(info.value) == message
+
+
+def test_callback_answer_accepted() -> None:
+    """An accepted callback gives its data (file id, pick code)."""
+    raw = b'{"state": true, "code": 0, "data": {"file_id": "7", "pick_code": "pc"}}'
+    assert _callback_answer(raw) == {"file_id": "7", "pick_code": "pc"}
