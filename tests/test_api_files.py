@@ -26,6 +26,7 @@ from .emulator import (
     CDN_PREFIX,
     DELETE_PATH,
     DOWNURL_PATH,
+    FAULT_DROP_PART,
     FILES_PATH,
     FOLDER_ADD_PATH,
     FOLDER_INFO_PATH,
@@ -309,3 +310,32 @@ async def test_upload_of_a_stream_that_grew(api: Open115Client, emu: Emulator115
     )
     assert "changed between the reading that was hashed" in str(err)
     assert emu.children(USER_ID, "0") == []
+
+
+async def test_upload_part_dropped_twice_then_given_up(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """A part whose connection drops is sent again (aiohttp resends once, the uploader once
+    more); when every try drops, the upload fails as a network error and is aborted."""
+    emu.sign_check_unknown = False
+    data = os.urandom(300_000)
+    emu.inject_oss(FAULT_DROP_PART, FAULT_DROP_PART)
+    stored = await api.upload(
+        folder_id="0", file_name="d.tar", open_stream=_opener(data), part_size=100 * 1024
+    )
+    assert emu.read_bytes(emu.nodes[stored.file_id]) == data
+    assert emu.oss_count("UploadPart") == 3 + 2
+    emu.inject_oss(*[FAULT_DROP_PART] * 4)
+    err = await fails(
+        Open115TransientError,
+        api.upload(
+            folder_id="0",
+            file_name="e.tar",
+            open_stream=_opener(os.urandom(300_000)),  # other bytes: no instant upload
+            part_size=100 * 1024,
+        ),
+        emu,
+    )
+    assert str(err).startswith("Sending part 1 to OSS failed: cannot connect (")
+    assert emu.multipart == {}
+    assert emu.find(USER_ID, "0", "e.tar") is None
