@@ -13,6 +13,8 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.open115.api import upload as upload_module
+from custom_components.open115.backup import async_register_backup_agents_listener
+from custom_components.open115.const import DATA_BACKUP_AGENT_LISTENERS
 
 from .backups import (
     AGENT_ID,
@@ -291,3 +293,20 @@ async def test_foreign_metadata_files_are_not_backups(
         assert [b["backup_id"] for b in info["backups"]] == [backup.backup_id]
         assert info["agent_errors"] == {}
     assert emulator.count(DOWNURL_PATH) == links + 2  # v2 and bad, once each; big never
+
+
+async def test_removed_listener_is_not_called(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A listener removed with the callable its registration gave back hears of no entry that
+    loads or unloads; the others still do."""
+    await setup_backup(hass, config_entry)
+    calls: list[str] = []
+    remove_a = async_register_backup_agents_listener(hass, listener=lambda: calls.append("a"))
+    remove_b = async_register_backup_agents_listener(hass, listener=lambda: calls.append("b"))
+    remove_a()
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert calls == ["b"]
+    remove_b()
+    assert len(hass.data[DATA_BACKUP_AGENT_LISTENERS]) == 1  # the backup manager's own
