@@ -3,16 +3,21 @@ folders, delete, download links bound to their User-Agent, Range after a cut, th
 and upload/resume."""
 
 from collections.abc import AsyncIterator
+import dataclasses
 import hashlib
 import os
 
 import pytest
 
 from custom_components.open115.api import (
+    Open115ApiError,
     Open115ChecksumError,
     Open115Client,
     Open115NotFoundError,
+    Open115TransientError,
+    Open115UploadError,
 )
+from custom_components.open115.api.files import HASH_BATCH, DriveFile
 from custom_components.open115.api.upload import Digest
 
 from .api_fixtures import FakeClock, bearer, fails
@@ -20,7 +25,12 @@ from .conftest import USER_ID
 from .emulator import (
     CDN_PREFIX,
     DELETE_PATH,
+    DOWNURL_PATH,
+    FAULT_DROP_PART,
     FILES_PATH,
+    FOLDER_ADD_PATH,
+    FOLDER_INFO_PATH,
+    UPLOAD_INIT_PATH,
     UPLOAD_RESUME_PATH,
     UPLOAD_TOKEN_PATH,
     Emulator115,
@@ -84,6 +94,127 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+def _ok(data: object, **extra: object) -> dict[str, object]:
+    return {"state": True, "code": 0, "message": "", "data": data, **extra}
+
+
+async def test_listing_skips_entries_without_an_id(api: Open115Client, emu: Emulator115) -> None:
+    """An entry without a file id (absent or blank) is left out; the others are read as 115
+    sends them (SHA1 upper-cased, size from a string, `fc` "1" a file)."""
+    emu.inject_body(
+        FILES_PATH,
+        _ok(
+            [
+                {"fn": "no id", "fc": "1"},
+                {"fid": "  ", "fn": "blank id", "fc": "1"},
+                {"fid": " 42 ", "fn": "a.tar", "fs": "3", "sha1": "ab12", "pc": "pc1", "fc": "1"},
+            ],
+            count=3,
+        ),
+    )
+    assert await api.list_folder("0") == [DriveFile("42", "a.tar", 3, "AB12", "pc1", False)]
+    assert emu.count(FILES_PATH) == 1
+
+
+async def test_folder_lookup_raises_other_refusals(api: Open115Client, emu: Emulator115) -> None:
+    """Only "no such folder" (430004) reads as a missing folder: any other refusal is raised,
+    so that a caller does not make a second folder beside one it could not see."""
+    emu.add_folder(USER_ID, "0", "kept")
+    emu.inject(FOLDER_INFO_PATH, "code:990001")
+    err = await fails(Open115ApiError, api.folder_id("/kept"), emu)
+    assert err.code == 990001
+    assert emu.count(FOLDER_ADD_PATH) == 0
+
+
+async def test_add_folder_exists_is_found_only_at_the_root(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """20004 (exists) is answered by the root folder's id, found by its path; in a sub-folder
+    (no path to look it up by) or when the lookup finds nothing, 20004 is raised."""
+    parent = emu.add_folder(USER_ID, "0", "p")
+    emu.add_folder(USER_ID, parent.file_id, "x")
+    err = await fails(Open115ApiError, api.add_folder(parent.file_id, "x"), emu)
+    assert err.code == 20004
+    assert emu.count(FOLDER_INFO_PATH) == 0
+    emu.inject(FOLDER_ADD_PATH, "code:20004")  # "exists", yet no folder of the name is there
+    err = await fails(Open115ApiError, api.add_folder("0", "gone"), emu)
+    assert err.code == 20004
+    assert emu.count(FOLDER_INFO_PATH) == 1
+
+
+async def test_add_folder_without_an_id_fails(api: Open115Client, emu: Emulator115) -> None:
+    """A success answer without the new folder's id is an error, not an empty id."""
+    emu.inject_body(FOLDER_ADD_PATH, _ok({"file_name": "x"}))
+    err = await fails(Open115ApiError, api.add_folder("0", "x"), emu)
+    assert str(err) == "Making the folder failed: no folder id in the answer"
+
+
+async def test_download_link_takes_the_first_entry_with_a_link(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """downurl's entries without a link are passed over; none at all (`data: {}`) is
+    Open115NotFoundError."""
+    emu.inject_body(
+        DOWNURL_PATH,
+        _ok(
+            {
+                "1": {"file_name": "none.tar", "url": {"url": ""}},
+                "2": "not an entry",
+                "3": {"file_name": "b.tar", "file_size": 7, "sha1": "cd", "url": "http://h/b"},
+            }
+        ),
+    )
+    link = await api.download_link("pc", UA)
+    assert (link.url, link.file_name, link.size, link.sha1) == ("http://h/b", "b.tar", 7, "CD")
+    emu.inject_body(DOWNURL_PATH, _ok({}))
+    await fails(Open115NotFoundError, api.download_link("pc", UA), emu)
+
+
+async def test_download_refused_by_the_cdn(
+    api: Open115Client, emu: Emulator115, clock: FakeClock
+) -> None:
+    """An expired link, or another User-Agent, gets 403: a transient error (ask again)."""
+    node = emu.add_file(USER_ID, "0", "a.tar", b"abc")
+    link = await api.download_link(node.pick_code, UA)
+    other = dataclasses.replace(link, user_agent="someone-else/1")
+    err = await fails(Open115TransientError, _drain(api.download(other)), emu)
+    assert str(err) == "Downloading the file failed with HTTP 403"
+    clock.advance(emu.download_link_lifetime)
+    err = await fails(Open115TransientError, _drain(api.download(link)), emu)
+    assert str(err) == "Downloading the file failed with HTTP 403"
+
+
+async def test_download_larger_than_a_hash_batch(api: Open115Client, emu: Emulator115) -> None:
+    """A file of several hash batches arrives whole and is checked; one wrong byte in its
+    last batch still fails the SHA1 check."""
+    data = os.urandom(3 * HASH_BATCH + 1000)
+    node = emu.add_file(USER_ID, "0", "big.tar", data)
+    link = await api.download_link(node.pick_code, UA)
+    got = b"".join([c async for c in api.download(link, chunk_size=HASH_BATCH // 2)])
+    assert got == data
+    emu.blobs[node.sha1].write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    await fails(Open115ChecksumError, _drain(api.download(link)), emu)
+
+
+async def test_download_gives_up_after_three_resumes(api: Open115Client, emu: Emulator115) -> None:
+    """Cut four times: the first request and three resumes with Range, then a transient error."""
+    node = emu.add_file(USER_ID, "0", "a.tar", os.urandom(100_000))
+    link = await api.download_link(node.pick_code, UA)
+    emu.download_cuts.extend([10_000, 10_000, 10_000, 10_000])
+    err = await fails(Open115TransientError, _drain(api.download(link, chunk_size=4096)), emu)
+    assert str(err) == "Downloading the file failed (ClientPayloadError)"
+    assert emu.count(CDN_PREFIX) == 4
+
+
+async def test_download_longer_than_the_link_says(api: Open115Client, emu: Emulator115) -> None:
+    """More bytes than the link's size is a failed download, whatever their SHA1."""
+    data = os.urandom(5000)
+    node = emu.add_file(USER_ID, "0", "a.tar", data)
+    link = dataclasses.replace(await api.download_link(node.pick_code, UA), size=4999)
+    err = await fails(Open115TransientError, _drain(api.download(link)), emu)
+    assert str(err) == "Downloading the file failed: 5000 of 4999 bytes arrived"
+
+
 async def test_upload_resume(api: Open115Client, emu: Emulator115) -> None:
     """upload/resume gives a pending upload's bucket, object and callback again."""
     emu.sign_check_unknown = False
@@ -128,3 +259,83 @@ async def test_credentials_near_expiry_are_renewed_first(
     assert emu.read_bytes(emu.nodes[stored.file_id]) == data
     assert [code for _, _, code in emu.oss_requests if code] == []  # nothing refused
     assert emu.count(UPLOAD_TOKEN_PATH) >= 2
+
+
+def _opener(*readings: bytes):
+    """open_stream giving each reading in turn (the last one from then on)."""
+    left = list(readings)
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        data = left.pop(0) if len(left) > 1 else left[0]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks()
+
+    return open_stream
+
+
+async def test_upload_sign_check_refused(api: Open115Client, emu: Emulator115) -> None:
+    """A sign check that is no "start-end" range fails; one asked again after two answers
+    fails with the status 115 gave; no OSS request is made either way."""
+    data = os.urandom(2000)
+    emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-x"}))
+    err = await fails(
+        Open115UploadError,
+        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        emu,
+    )
+    assert str(err) == "Starting the upload failed: unusable sign check"
+    for _ in range(3):
+        emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-9"}))
+    err = await fails(
+        Open115UploadError,
+        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        emu,
+    )
+    assert str(err) == "Starting the upload failed: 115 answered status 7"
+    assert emu.count(UPLOAD_INIT_PATH) == 1 + 3
+    assert emu.oss_requests == []
+
+
+async def test_upload_of_a_stream_that_grew(api: Open115Client, emu: Emulator115) -> None:
+    """Bytes beyond those hashed for upload/init stop the upload (the SHA1 sent would lie)."""
+    emu.sign_check_unknown = False
+    data = os.urandom(3000)
+    err = await fails(
+        Open115ChecksumError,
+        api.upload(folder_id="0", file_name="g.tar", open_stream=_opener(data, data + b"more")),
+        emu,
+    )
+    assert "changed between the reading that was hashed" in str(err)
+    assert emu.children(USER_ID, "0") == []
+
+
+async def test_upload_part_dropped_twice_then_given_up(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """A part whose connection drops is sent again (aiohttp resends once, the uploader once
+    more); when every try drops, the upload fails as a network error and is aborted."""
+    emu.sign_check_unknown = False
+    data = os.urandom(300_000)
+    emu.inject_oss(FAULT_DROP_PART, FAULT_DROP_PART)
+    stored = await api.upload(
+        folder_id="0", file_name="d.tar", open_stream=_opener(data), part_size=100 * 1024
+    )
+    assert emu.read_bytes(emu.nodes[stored.file_id]) == data
+    assert emu.oss_count("UploadPart") == 3 + 2
+    emu.inject_oss(*[FAULT_DROP_PART] * 4)
+    err = await fails(
+        Open115TransientError,
+        api.upload(
+            folder_id="0",
+            file_name="e.tar",
+            open_stream=_opener(os.urandom(300_000)),  # other bytes: no instant upload
+            part_size=100 * 1024,
+        ),
+        emu,
+    )
+    assert str(err).startswith("Sending part 1 to OSS failed: cannot connect (")
+    assert emu.multipart == {}
+    assert emu.find(USER_ID, "0", "e.tar") is None

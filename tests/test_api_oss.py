@@ -6,8 +6,10 @@ same `Authorization` header, byte for byte.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from alibabacloud_oss_v2.signer.v4 import SignerV4
 from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 from hypothesis import given, settings, strategies as st
@@ -17,10 +19,15 @@ from custom_components.open115.api.errors import (
     Open115CallbackFailedError,
     Open115OssError,
     Open115OssTokenExpiredError,
+    Open115TransientError,
+    Open115UploadError,
     oss_error_for,
 )
 from custom_components.open115.api.oss import (
     OssCredentials,
+    OssTarget,
+    OssUpload,
+    _callback_answer,
     canonical_query,
     complete_body,
     endpoint_host,
@@ -220,3 +227,72 @@ def test_oss_errors(status: int, body: bytes, kind: type[Exception], code: str |
     assert type(err) is kind
     assert err.oss_code == code
     assert "KEY" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"<html>", "115's callback answer is not JSON"),
+        (b"[1]", "115's callback answer is not an object"),
+        (
+            b'{"state": false, "code": 10002, "data": {}}',
+            "115 did not accept the upload (code 10002)",
+        ),
+        (b'{"state": true, "data": {"pick_code": "pc"}}', "115 did not accept the upload"),
+    ],
+    ids=["not_json", "not_object", "refused", "no_file_id"],
+)
+def test_callback_answer_refusals(raw: bytes, message: str) -> None:
+    """OSS relays 115's callback answer: anything but an accepted file with an id fails."""
+    with pytest.raises(Open115UploadError) as info:
+        _callback_answer(raw)
+    assert str(info.value) == message
+
+
+def test_callback_answer_accepted() -> None:
+    """An accepted callback gives its data (file id, pick code)."""
+    raw = b'{"state": true, "code": 0, "data": {"file_id": "7", "pick_code": "pc"}}'
+    assert _callback_answer(raw) == {"file_id": "7", "pick_code": "pc"}
+
+
+class _NoDns(aiohttp.abc.AbstractResolver):
+    """A resolver that finds no host (nothing leaves this machine)."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+        raise OSError(f"no address for {host}")
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_requests_go_to_the_bucket_host_over_https() -> None:
+    """Without a development base URL, OSS requests go to https://<bucket>.<endpoint>/<object>
+    (no Host override); a host that cannot be reached is a transient error, named by type."""
+    sent: list[tuple[str, str, bool]] = []
+
+    async def on_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        sent.append((params.method, str(params.url), "Host" in params.headers))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    target = OssTarget(bucket="fhnfile", object="o/1 a", callback="{}", callback_var="{}")
+    creds = OssCredentials("oss-cn-shenzhen.aliyuncs.com", "STS.id", "secret", "token")
+
+    async def renew() -> OssCredentials:
+        raise AssertionError("no renewal")
+
+    connector = aiohttp.TCPConnector(resolver=_NoDns())
+    async with aiohttp.ClientSession(connector=connector, trace_configs=[trace]) as session:
+        oss = OssUpload(session, target, creds, renew)
+        with pytest.raises(Open115TransientError) as info:
+            await oss.initiate()
+        with pytest.raises(Open115UploadError) as not_started:
+            await oss.upload_part(b"x")  # no upload id: nothing is sent
+    assert str(info.value).startswith("Starting the OSS upload failed: cannot connect (")
+    for secret in ("STS.id", "secret", "token"):
+        assert secret not in repr(info.value)
+    assert sent == [("POST", "https://fhnfile.oss-cn-shenzhen.aliyuncs.com/o/1%20a?uploads", False)]
+    assert str(not_started.value) == "The OSS upload was not started"
+    assert oss.requests == 1

@@ -122,3 +122,37 @@ def test_callback_object_is_sent_as_compact_json() -> None:
     )
     assert ticket.target is not None
     assert ticket.target.callback == '{"callbackUrl":"u"}'
+
+
+def test_ticket_as_a_list_and_without_callback_var() -> None:
+    """upload/init's data as the document's one-item list; a missing callback_var is ""."""
+    ticket = _ticket(
+        [{"status": 1, "bucket": "b", "object": "o", "callback": {"callback": '{"u":1}'}}]
+    )
+    assert ticket.status == 1
+    assert ticket.target is not None
+    assert (ticket.target.bucket, ticket.target.object) == ("b", "o")
+    assert (ticket.target.callback, ticket.target.callback_var) == ('{"u":1}', "")
+
+
+@pytest.mark.parametrize("expiration", [None, 1765152000, "next tuesday"])
+def test_credentials_without_a_usable_expiration(expiration: object) -> None:
+    """No Expiration, a number, or text that is no date: no expiry (renewed only when OSS
+    says SecurityTokenExpired), not a failure."""
+    item = {
+        "endpoint": "oss-cn-shenzhen.aliyuncs.com",
+        "AccessKeyId": "STS.a",
+        "AccessKeySecret": "s",
+        "SecurityToken": "t",
+    }
+    if expiration is not None:
+        item["Expiration"] = expiration  # type: ignore[assignment]
+    creds = _credentials(item)
+    assert creds.expiration is None
+    assert creds.endpoint == "oss-cn-shenzhen.aliyuncs.com"
+
+
+async def test_range_past_the_end_of_a_shorter_stream() -> None:
+    """The sign range is hashed from the bytes there are: chunks before it are skipped, a
+    stream ending inside it gives the SHA1 of what it had."""
+    assert await range_sha1(opener(DATA, 100_000), 300_000, 500_000) == upper_sha1(DATA[300_000:])

@@ -13,6 +13,8 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.open115.api import upload as upload_module
+from custom_components.open115.backup import async_register_backup_agents_listener
+from custom_components.open115.const import DATA_BACKUP_AGENT_LISTENERS
 
 from .backups import (
     AGENT_ID,
@@ -259,3 +261,52 @@ async def test_listed_while_115_lists_it_late(
     assert await folder_files(hass, emulator) == {}
     info = await ws(hass, hass_ws_client, type="backup/info")
     assert info["backups"] == []
+
+
+async def test_foreign_metadata_files_are_not_backups(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_ws_client: WebSocketGenerator,
+    config_entry: MockConfigEntry,
+    emulator: Emulator115,
+) -> None:
+    """Metadata files beside their tar that are not open115's (another version, a backup
+    Home Assistant cannot read) are not listed; one over 1 MiB is not even downloaded."""
+    await setup_backup(hass, config_entry)
+    data = random_bytes(SMALL)
+    backup = make_backup(size=len(data))
+    await upload(hass, hass_client, backup, data)
+    node = await folder(hass, emulator)
+    assert node is not None
+    other = make_backup("other")
+    for name, body in (
+        ("v2", {"open115_backup": 2, "tar": "v2.tar", "backup": other.as_dict()}),
+        ("bad", {"open115_backup": 1, "tar": "bad.tar", "backup": {"backup_id": "bad"}}),
+    ):
+        emulator.add_file(USER_ID, node.file_id, f"{name}.tar", b"x")
+        emulator.add_file(USER_ID, node.file_id, f"{name}.metadata.json", json.dumps(body).encode())
+    emulator.add_file(USER_ID, node.file_id, "big.tar", b"x")
+    emulator.add_file(USER_ID, node.file_id, "big.metadata.json", b" " * (1024 * 1024 + 1))
+    links = emulator.count(DOWNURL_PATH)
+    for _ in range(2):
+        info = await ws(hass, hass_ws_client, type="backup/info")
+        assert [b["backup_id"] for b in info["backups"]] == [backup.backup_id]
+        assert info["agent_errors"] == {}
+    assert emulator.count(DOWNURL_PATH) == links + 2  # v2 and bad, once each; big never
+
+
+async def test_removed_listener_is_not_called(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A listener removed with the callable its registration gave back hears of no entry that
+    loads or unloads; the others still do."""
+    await setup_backup(hass, config_entry)
+    calls: list[str] = []
+    remove_a = async_register_backup_agents_listener(hass, listener=lambda: calls.append("a"))
+    remove_b = async_register_backup_agents_listener(hass, listener=lambda: calls.append("b"))
+    remove_a()
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert calls == ["b"]
+    remove_b()
+    assert len(hass.data[DATA_BACKUP_AGENT_LISTENERS]) == 1  # the backup manager's own

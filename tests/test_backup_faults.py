@@ -5,6 +5,7 @@ cut-short download)."""
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
+import json
 import os
 from typing import Any
 
@@ -35,6 +36,7 @@ from .backups import (
 )
 from .conftest import USER_ID
 from .emulator import (
+    DELETE_PATH,
     FAULT_CALLBACK_FAILED,
     FAULT_DROP_PART,
     FAULT_HTTP_500,
@@ -75,6 +77,21 @@ async def failed_upload(
 
 
 MULTIPART = 2 * SMALL + 1000  # under 1 MiB: no sign check
+# upload/get_token answering credentials OSS does not know (they were never issued).
+UNKNOWN_KEY = "body:200:" + json.dumps(
+    {
+        "state": True,
+        "code": 0,
+        "message": "",
+        "data": {
+            "endpoint": "http://oss-cn-shenzhen.aliyuncs.com",
+            "AccessKeyId": "STS.unknown",
+            "AccessKeySecret": "not-a-secret",
+            "SecurityToken": "not-a-token",
+            "Expiration": "2099-01-01T00:00:00Z",
+        },
+    }
+)
 
 
 @pytest.mark.parametrize(
@@ -104,8 +121,28 @@ MULTIPART = 2 * SMALL + 1000  # under 1 MiB: no sign check
             {UPLOAD_INIT_PATH: ["code:40140125", "code:40140125"]},
             "115 refused the access token of emu_user, so the backup operation failed",
         ),
+        (
+            {UPLOAD_TOKEN_PATH: [UNKNOWN_KEY]},
+            (
+                "Aliyun OSS refused the upload of emu_user's backup; the upload was aborted. "
+                "(Starting the OSS upload failed with HTTP 403 (InvalidAccessKeyId))"
+            ),
+        ),
+        (
+            {UPLOAD_INIT_PATH: ["code:990001"]},
+            "The backup operation on emu_user failed: Starting the upload failed with code 990001",
+        ),
     ],
-    ids=["callback_failed", "oss_expired_twice", "770004", "406", "network", "token_refused"],
+    ids=[
+        "callback_failed",
+        "oss_expired_twice",
+        "770004",
+        "406",
+        "network",
+        "token_refused",
+        "oss_refused",
+        "other_refusal",
+    ],
 )
 async def test_failures_leave_nothing(
     hass: HomeAssistant,
@@ -191,6 +228,37 @@ async def test_metadata_failure_removes_the_tar(
     assert text.startswith("115 did not register the uploaded backup")
     assert await folder_files(hass, emulator) == {}
     assert [n.name for n in emulator.recycle_bin] == [tar_name(make_backup())]
+
+
+async def test_tar_that_cannot_be_removed_is_reported(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_ws_client: WebSocketGenerator,
+    caplog: pytest.LogCaptureFixture,
+    config_entry: MockConfigEntry,
+    emulator: Emulator115,
+) -> None:
+    """The metadata file fails and so does removing the tar: a warning says so, and the
+    metadata's failure is the one reported."""
+    await setup_backup(hass, config_entry)
+    data = random_bytes(SMALL)
+    emulator.add_file(USER_ID, "0", "elsewhere.tar", data)
+    emulator.inject_oss(FAULT_CALLBACK_FAILED)
+    emulator.inject(DELETE_PATH, "code:990001")
+    text = await failed_upload(hass, hass_client, hass_ws_client, caplog, data)
+    assert text.startswith("115 did not register the uploaded backup")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        (
+            "Removing the tar of a failed backup failed: Deleting files failed with code 990001"
+            " (injected)"
+        ),
+        (
+            "Backup upload of emu_user failed: Sending the file to OSS failed with HTTP 203"
+            " (CallbackFailed)"
+        ),
+    ]
+    assert await folder_files(hass, emulator) == {tar_name(make_backup()): data}
+    assert emulator.recycle_bin == []
 
 
 async def test_cut_download_goes_on_with_range(

@@ -489,6 +489,23 @@ async def test_polls_are_spaced_when_115_answers_at_once(
     assert pauses == [flow_qr.MIN_POLL_SPACING] * 3  # the loop clock stands still here
 
 
+async def test_next_poll_waits_for_the_loop_clock(
+    hass: HomeAssistant,
+    emulator: Emulator115,
+    emulator_url: str,
+) -> None:
+    """A poll that fails at once is followed by the next only when a second has passed."""
+    emulator.inject(QR_STATUS_PATH, FAULT_HTTP_500)
+    flow_id = await code_shown(hass, emulator)
+    await emulator.wait_for_device(lambda: emulator.count(QR_STATUS_PATH) == 1)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert emulator.count(QR_STATUS_PATH) == 1  # the flow waits, the clock stands still
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=flow_qr.MIN_POLL_SPACING))
+    await held_poll(hass, emulator, flow_id)
+    assert emulator.count(QR_STATUS_PATH) == 2
+
+
 async def test_poll_failures_in_a_row_give_up(
     hass: HomeAssistant,
     emulator: Emulator115,

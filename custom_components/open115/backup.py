@@ -27,7 +27,6 @@ from .api import (
     Open115CallbackFailedError,
     Open115ChecksumError,
     Open115Error,
-    Open115NotFoundError,
     Open115OssError,
     Open115OssTokenExpiredError,
     Open115RateLimitError,
@@ -198,10 +197,7 @@ class Open115BackupAgent(BackupAgent):
         with _translated(self, "delete"):
             stored = await self._find(backup_id)
             files = [stored.tar.file_id, stored.metadata.file_id]
-            try:
-                await self._client.delete_files(files, self.catalog.folder_id or "")
-            except Open115NotFoundError as err:
-                raise BackupNotFound(f"Backup {backup_id} not found") from err
+            await self._client.delete_files(files, self.catalog.folder_id or "")
             self.catalog.forget(backup_id)
             self._nudge_account()
 
