@@ -249,8 +249,9 @@ async def test_tar_that_cannot_be_removed_is_reported(
     assert text.startswith("115 did not register the uploaded backup")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         (
-            "Removing the tar of a failed backup failed: Deleting files failed with code 990001"
-            " (injected)"
+            f"Removing the tar of a failed backup failed, so {tar_name(make_backup())} stays in"
+            " the backup folder of emu_user (not listed as a backup; delete it in 115): Deleting"
+            " files failed with code 990001 (injected)"
         ),
         (
             "Backup upload of emu_user failed: Sending the file to OSS failed with HTTP 203"

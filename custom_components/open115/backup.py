@@ -157,7 +157,13 @@ class Open115BackupAgent(BackupAgent):
             try:
                 await self._client.delete_files([tar.file_id], folder)
             except Open115Error as err:
-                LOGGER.warning("Removing the tar of a failed backup failed: %s", err)
+                LOGGER.warning(
+                    "Removing the tar of a failed backup failed, so %s stays in the backup "
+                    "folder of %s (not listed as a backup; delete it in 115): %s",
+                    tar_name,
+                    self.name,
+                    err,
+                )
             raise
         self._nudge_account()
         await self.catalog.async_remember(
