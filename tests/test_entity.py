@@ -126,7 +126,7 @@ async def test_entities_device_and_initial_states(
         LAST: ("last_refresh", EntityCategory.DIAGNOSTIC),
         STATUS: ("token_status", None),
         PROBLEM: ("token_problem", None),
-        # The account's (tests/test_account.py tells their story).
+        # The account's (tests/test_account_coordinator_sensors.py tells their story).
         "sensor.emu_user_total_storage": ("storage_total", None),
         "sensor.emu_user_used_storage": ("storage_used", None),
         "sensor.emu_user_free_storage": ("storage_free", None),
