@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -14,7 +14,7 @@ from custom_components.open115.const import (
     DOMAIN,
 )
 
-from .conftest import stored_entry
+from .conftest import USER_NAME, make_entry, setup_entry, stored_entry
 from .emulator import (
     REFRESH_PATH,
     USER_INFO_PATH,
@@ -86,3 +86,26 @@ def assert_pair_is_live(emulator: Emulator115, grant: Grant, data: dict[str, Any
     assert data[CONF_REFRESH_TOKEN] == emulator.live_refresh_token(grant)
     assert data[CONF_ACCESS_TOKEN] in emulator.access_tokens
     assert emulator.access_tokens[data[CONF_ACCESS_TOKEN]].grant_id == grant.grant_id
+
+
+async def entry_needing_reauth(
+    hass: HomeAssistant, emulator: Emulator115, grant: Grant
+) -> tuple[MockConfigEntry, dict[str, Any]]:
+    """An entry whose authorization was revoked, set up with a token that needs a refresh."""
+    entry = make_entry(emulator, grant, expires_in=300)
+    emulator.revoke(grant)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["source"] == SOURCE_REAUTH
+    assert flows[0]["step_id"] == "reauth_revoked"  # the menu says why
+    assert requests(emulator) == (1, 0)
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["account"] == USER_NAME
+    return entry, dict(result)

@@ -4,7 +4,6 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import (
-    SOURCE_REAUTH,
     ConfigEntryState,
 )
 from homeassistant.core import HomeAssistant
@@ -21,7 +20,6 @@ from .conftest import (
     USER_ID,
     USER_NAME,
     advance,
-    make_entry,
     setup_entry,
     stored_entry,
 )
@@ -33,34 +31,18 @@ from .emulator import (
     Emulator115,
     Grant,
 )
-from .flow_helpers import assert_pair_is_live, disk_at_reload, requests, start_reconfigure, submit
+from .flow_helpers import (
+    assert_pair_is_live,
+    disk_at_reload,
+    entry_needing_reauth,
+    requests,
+    start_reconfigure,
+    submit,
+)
 
 pytestmark = pytest.mark.usefixtures("no_account_reads")
 
 # ----- reauth --------------------------------------------------------------------------------
-
-
-async def _entry_needing_reauth(
-    hass: HomeAssistant, emulator: Emulator115, grant: Grant
-) -> tuple[MockConfigEntry, dict[str, Any]]:
-    """An entry whose authorization was revoked, set up with a token that needs a refresh."""
-    entry = make_entry(emulator, grant, expires_in=300)
-    emulator.revoke(grant)
-    await setup_entry(hass, entry)
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert entry.data["refused"] == {"reason": "revoked", "code": 40140116}
-    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert len(flows) == 1
-    assert flows[0]["context"]["source"] == SOURCE_REAUTH
-    assert flows[0]["step_id"] == "reauth_revoked"  # the menu says why
-    assert requests(emulator) == (1, 0)
-    result = await hass.config_entries.flow.async_configure(
-        flows[0]["flow_id"], {"next_step_id": "reauth_confirm"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"]["account"] == USER_NAME
-    return entry, dict(result)
 
 
 async def test_reauth_replaces_token_and_reloads(
@@ -71,7 +53,7 @@ async def test_reauth_replaces_token_and_reloads(
     grant: Grant,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    entry, result = await _entry_needing_reauth(hass, emulator, grant)
+    entry, result = await entry_needing_reauth(hass, emulator, grant)
     new_grant = emulator.authorize(USER_ID)
     pasted = emulator.live_refresh_token(new_grant)
     on_disk = disk_at_reload(hass, hass_storage, monkeypatch)
@@ -144,7 +126,7 @@ async def test_reauth_errors_then_success(
     grant: Grant,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    entry, result = await _entry_needing_reauth(hass, emulator, grant)
+    entry, result = await entry_needing_reauth(hass, emulator, grant)
     # The dead token it holds is refused before any request, as the refused one.
     result = await submit(hass, result["flow_id"], entry.data[CONF_REFRESH_TOKEN])
     assert result["errors"] == {"base": "token_refused"}
@@ -267,7 +249,7 @@ async def test_reconfigure_while_reauth_pending(
     grant: Grant,
 ) -> None:
     """A reauth flow waits (its context holds the unique id); the user reconfigures instead."""
-    entry, _ = await _entry_needing_reauth(hass, emulator, grant)
+    entry, _ = await entry_needing_reauth(hass, emulator, grant)
     new_grant = emulator.authorize(USER_ID)
     result = await start_reconfigure(hass, entry)
     result = await submit(hass, result["flow_id"], emulator.live_refresh_token(new_grant))
