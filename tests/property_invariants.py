@@ -1,5 +1,5 @@
 """The randomized fault injection's invariants, checked after every step, and one run of a
-scenario (test_property.py and test_regressions.py use them)."""
+scenario (test_property.py uses them)."""
 
 import itertools
 import json

@@ -1,5 +1,5 @@
 """The randomized fault injection's world: its steps and the entry and emulator they act on
-(property_invariants.py checks it; test_property.py and test_regressions.py use both)."""
+(property_invariants.py checks it; test_property.py runs both)."""
 
 import asyncio
 from collections.abc import Coroutine
