@@ -37,7 +37,7 @@ from .helpers import (
     START,
     state_of,
 )
-from .test_secrets import Capture, leaks
+from .secret_scan import Capture, leaks
 
 frozen = helpers.frozen  # autouse: a round instant, predictable jitter
 
