@@ -16,7 +16,7 @@ from custom_components.open115.api import (
     Open115TransientError,
 )
 
-from .api_fixtures import FakeClock, bearer, fails
+from .api_fixtures import FakeClock, bearer, emu_grant, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     USER_INFO_PATH,
@@ -29,9 +29,7 @@ TIB = 1024**4
 GIB = 1024**3
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 # ----- access tokens on /open/user/info -------------------------------------------------------

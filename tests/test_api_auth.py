@@ -19,7 +19,7 @@ from custom_components.open115.api import (
     TokenPair,
 )
 
-from .api_fixtures import START, FakeClock, bearer, fails
+from .api_fixtures import START, FakeClock, bearer, emu_grant, fails
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     REFRESH_PATH,
@@ -34,9 +34,7 @@ TIB = 1024**4
 GIB = 1024**3
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 async def test_refresh_rotates_and_user_info(

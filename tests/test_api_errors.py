@@ -12,8 +12,7 @@ from custom_components.open115.api import (
     Open115TransientError,
 )
 
-from .api_fixtures import FakeClock, bearer, fails
-from .conftest import USER_ID
+from .api_fixtures import FakeClock, bearer, emu_grant, fails
 from .emulator import (
     REFRESH_PATH,
     USER_INFO_PATH,
@@ -21,10 +20,7 @@ from .emulator import (
     Grant,
 )
 
-
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 # ----- error codes, injected ------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """The cloud-download client (api/offline.py) against the loopback emulator's /open/offline/*: adding links, the task list."""
 
-from datetime import UTC, datetime
-
 import aiohttp
 import pytest
 
@@ -15,7 +13,7 @@ from custom_components.open115.api import (
     TaskStatus,
 )
 
-from .api_fixtures import START, FakeClock, bearer
+from .api_fixtures import START, FakeClock, bearer, emu_access, emu_grant, utc_at
 from .conftest import USER_ID
 from .emulator import (
     ADD_URLS_PATH,
@@ -26,7 +24,6 @@ from .emulator import (
     DEL_TASK_PATH,
     TASK_LIST_PATH,
     Emulator115,
-    Grant,
     info_hash_of,
 )
 
@@ -38,18 +35,10 @@ HTTP_LINK = "https://example.com/files/ubuntu.iso"
 OTHER_USER = 310000002
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
-@pytest.fixture
-def access(emu: Emulator115, grant: Grant) -> str:
-    return emu.issue_access_token(grant)
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(int(seconds), UTC)
+access = emu_access
 
 
 # ----- adding links -----------------------------------------------------------------------
@@ -72,8 +61,8 @@ async def test_add_list_finish(
         file_id=None,
         folder_id="2857",
         url=MAGNET_A,
-        add_time=_at(START),
-        last_update=_at(START),
+        add_time=utc_at(START),
+        last_update=utc_at(START),
     )
     assert page == TaskPage(page=1, page_count=1, count=1, tasks=(queued,))
 
@@ -85,13 +74,17 @@ async def test_add_list_finish(
         1,
         42.5,
     )
-    assert running.last_update == _at(START + 60)
+    assert running.last_update == utc_at(START + 60)
 
     clock.advance(60)
     file_id = emu.finish_task(HASH_A).file_id
     (done,) = (await bearer(client, access).offline_tasks()).tasks
     assert done.status is TaskStatus.DONE
-    assert (done.percent_done, done.file_id, done.last_update) == (100.0, file_id, _at(START + 120))
+    assert (done.percent_done, done.file_id, done.last_update) == (
+        100.0,
+        file_id,
+        utc_at(START + 120),
+    )
     # The downloaded file takes up storage.
     account = await bearer(client, access).user_info()
     assert account.space_used == 512 * 1024**3 + 734003200

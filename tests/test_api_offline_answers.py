@@ -1,6 +1,5 @@
 """The cloud-download client (api/offline.py) on 115's answers: every shape of tasks, pages, the quota and adds, the errors, and the account as 115 sends it."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -20,7 +19,7 @@ from custom_components.open115.api import (
     TaskStatus,
 )
 
-from .api_fixtures import START, FakeClock, bearer, fails
+from .api_fixtures import START, FakeClock, bearer, emu_access, emu_grant, fails, utc_at
 from .conftest import USER_ID, USER_NAME
 from .emulator import (
     ADD_URLS_PATH,
@@ -50,18 +49,10 @@ QUOTA = "Reading the cloud-download quota"
 ADD = "Adding cloud downloads"
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
-@pytest.fixture
-def access(emu: Emulator115, grant: Grant) -> str:
-    return emu.issue_access_token(grant)
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(int(seconds), UTC)
+access = emu_access
 
 
 def _body(data: Any) -> dict[str, Any]:
@@ -91,8 +82,8 @@ PARSED = OfflineTask(
     file_id="3000000001",
     folder_id="2857",
     url=MAGNET_A,
-    add_time=_at(1767225600),
-    last_update=_at(1767229200),
+    add_time=utc_at(1767225600),
+    last_update=utc_at(1767229200),
 )
 
 
@@ -373,7 +364,7 @@ async def test_account_as_115_sends_it(
     )
     emu.set_vip(USER_ID, "SVIP", 1_800_000_000)
     account = await bearer(client, access).user_info()
-    assert (account.vip_level, account.vip_expire) == ("SVIP", _at(1_800_000_000))
+    assert (account.vip_level, account.vip_expire) == ("SVIP", utc_at(1_800_000_000))
 
 
 async def test_float_task_sizes(client: Open115Client, emu: Emulator115, access: str) -> None:

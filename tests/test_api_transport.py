@@ -18,7 +18,7 @@ from custom_components.open115.api import (
     Open115TransientError,
 )
 
-from .api_fixtures import START, FakeClock, bearer, fails
+from .api_fixtures import START, FakeClock, bearer, emu_grant, fails
 from .conftest import USER_ID
 from .emulator import (
     FAULT_DROP_AFTER_ROTATE,
@@ -39,9 +39,7 @@ REFRESH = "Token refresh"
 USER_INFO = "Reading the account"
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 # ----- success and the base URL --------------------------------------------------------------

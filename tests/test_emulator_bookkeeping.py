@@ -3,7 +3,6 @@
 import asyncio
 
 import aiohttp
-import pytest
 
 from custom_components.open115.api import (
     Open115AuthError,
@@ -11,8 +10,7 @@ from custom_components.open115.api import (
     Open115TransientError,
 )
 
-from .api_fixtures import START, FakeClock, bearer, fails
-from .conftest import USER_ID
+from .api_fixtures import START, FakeClock, bearer, emu_grant, fails
 from .emulator import (
     FAULT_HANG,
     REFRESH_PATH,
@@ -22,10 +20,7 @@ from .emulator import (
     LoggedRequest,
 )
 
-
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 # ----- the emulator's bookkeeping, which the coordinator's tests rely on ----------------------
