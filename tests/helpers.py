@@ -1,8 +1,11 @@
 """Helpers shared by the entity, account and cloud-download tests: a round instant on the frozen
-clock, an entity's state, the entry's account coordinator, the emulator's successful refreshes."""
+clock, an entity's state, the entry's account coordinator, the emulator's successful refreshes,
+the loop spun until a condition holds."""
 
+import asyncio
 from datetime import UTC, datetime
 import random
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -45,3 +48,12 @@ def account_of(entry: MockConfigEntry) -> AccountCoordinator:
 def successful_refreshes(emulator: Emulator115) -> int:
     """Refreshes the emulator answered with a new pair."""
     return sum(1 for r in emulator.requests if r.path == REFRESH_PATH and r.code == 0)
+
+
+async def until(condition: Any) -> None:
+    """Spin the loop until `condition()` (real loopback I/O takes a few rounds)."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    pytest.fail("the condition never came true")
