@@ -15,7 +15,7 @@ import pytest
 from custom_components.open115.api import Open115Client, Open115Error, StaticAccessToken
 
 from .conftest import USER_ID, USER_NAME
-from .emulator import Emulator115, RunningEmulator
+from .emulator import Emulator115, Grant, RunningEmulator
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -108,3 +108,20 @@ def bearer(client: Open115Client, access_token: str) -> Open115Client:
         clock=client._clock,
         auth=StaticAccessToken(access_token),
     )
+
+
+@pytest.fixture
+def emu_grant(emu: Emulator115) -> Grant:
+    """An authorization of USER_ID on `emu`: the API tests' `grant` (`grant = emu_grant`)."""
+    return emu.authorize(USER_ID)
+
+
+@pytest.fixture
+def emu_access(emu: Emulator115, grant: Grant) -> str:
+    """An access token of the module's `grant` on `emu` (`access = emu_access`)."""
+    return emu.issue_access_token(grant)
+
+
+def utc_at(seconds: float) -> datetime:
+    """A POSIX time, whole seconds, as an aware UTC datetime (as the client parses 115's)."""
+    return datetime.fromtimestamp(int(seconds), UTC)

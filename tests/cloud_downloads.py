@@ -26,13 +26,6 @@ def hash_of(n: int) -> str:
     return f"{n:040x}"
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state string of an entity."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 def track_fired(hass: HomeAssistant) -> Fired:
     """Every event the cloud_download entity fires from now on: (type, attributes, when)."""
     seen: Fired = []

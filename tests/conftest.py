@@ -96,7 +96,7 @@ async def emulator_url(
 @pytest.fixture
 def no_account_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The account coordinator does not start: for tests that count what the flow and the
-    keeper send (the account's reads are tests/test_account.py's)."""
+    keeper send (the account's reads are tests/test_account_coordinator_sensors.py's)."""
 
     async def _not_started(self: AccountCoordinator) -> None:
         return None

@@ -3,11 +3,9 @@
 Issue 17, points 6-12: each test here failed on the code before it.
 """
 
-from datetime import UTC, datetime
 import itertools
 import json
 import logging
-import random
 import socket
 from typing import Any
 
@@ -17,10 +15,10 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.const import DOMAIN, IDLE_TASKS_INTERVAL, MAX_TASK_PAGES
 
-from .cloud_downloads import ACTIVE, Fired, add, hash_of, magnet, state_of, track_fired
+from . import helpers
+from .cloud_downloads import ACTIVE, Fired, add, hash_of, magnet, track_fired
 from .conftest import USER_ID, advance, keeper_of, setup_entry
 from .emulator import (
     FAULT_HTTP_500,
@@ -30,30 +28,20 @@ from .emulator import (
     USER_INFO_PATH,
     Emulator115,
 )
+from .helpers import (
+    account_of,
+    state_of,
+)
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+frozen = helpers.frozen  # autouse: a round instant, predictable jitter
+
 PASSKEY = "0123456789abcdef0123"
 TRACKER_LINK = f"https://me:pw@t.example/dl/{PASSKEY}/file.torrent?passkey={PASSKEY}"
-
-
-@pytest.fixture(autouse=True)
-def frozen(
-    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
-) -> FrozenDateTimeFactory:
-    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
-    freezer.move_to(START)
-    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
-    return freezer
 
 
 @pytest.fixture
 def fired(hass: HomeAssistant) -> Fired:
     return track_fired(hass)
-
-
-def account_of(entry: MockConfigEntry) -> AccountCoordinator:
-    coordinator: AccountCoordinator = entry.runtime_data.account
-    return coordinator
 
 
 def read_times(emulator: Emulator115, path: str = TASK_LIST_PATH) -> list[float]:

@@ -17,7 +17,7 @@ from custom_components.open115.api import (
     Open115UnexplainedError,
 )
 
-from .api_fixtures import USER_ID, FakeClock, bearer, fails
+from .api_fixtures import USER_ID, FakeClock, bearer, emu_grant, fails
 from .emulator import (
     FAULT_CODELESS,
     FAULT_NO_REFRESH_TOKEN,
@@ -27,10 +27,7 @@ from .emulator import (
     Grant,
 )
 
-
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 async def test_dead_after_repeated_failures_answers_40140137(

@@ -10,7 +10,7 @@ from custom_components.open115.api import (
     StaticAccessToken,
 )
 
-from .api_fixtures import FakeClock, bearer, fails
+from .api_fixtures import FakeClock, bearer, emu_grant, fails
 from .conftest import USER_ID
 from .emulator import USER_INFO_PATH, Emulator115, Grant
 
@@ -29,9 +29,7 @@ class Source(AccessTokenSource):
         return self.tokens[0]
 
 
-@pytest.fixture
-def grant(emu: Emulator115) -> Grant:
-    return emu.authorize(USER_ID)
+grant = emu_grant
 
 
 def sourced(client: Open115Client, source: AccessTokenSource) -> Open115Client:

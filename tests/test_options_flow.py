@@ -1,6 +1,6 @@
 """options_flow.py: the refresh margin's range when the entry does not know its tokens' lifetime.
 
-The options flow on a loaded entry (reload, bounds, the capped margin) is in test_config_flow.py.
+The options flow on a loaded entry (reload, bounds, the capped margin): test_options_flow_loaded.py.
 """
 
 from homeassistant.core import HomeAssistant

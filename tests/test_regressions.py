@@ -25,6 +25,7 @@ from custom_components.open115.token_state import TokenStatus
 
 from .conftest import USER_ID, USER_NAME, advance, make_entry, stored_data
 from .emulator import FAULT_CODELESS, FAULT_HANG, FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
+from .helpers import until
 
 pytestmark = pytest.mark.usefixtures("emulator_url")
 
@@ -52,15 +53,6 @@ def emulator() -> Emulator115:
     emu = GatedEmulator(clock=lambda: dt_util.utcnow().timestamp())
     emu.add_account(USER_ID, USER_NAME)
     return emu
-
-
-async def until(condition: Any) -> None:
-    """Spin the loop until `condition()` (real loopback I/O takes a few rounds)."""
-    for _ in range(100_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    pytest.fail("the condition never came true")
 
 
 def refresh_codes(emulator: Emulator115) -> list[int | None]:

@@ -1,7 +1,7 @@
 """The service actions `open115.get_access_token` and `open115.refresh_token`."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 import json
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from custom_components.open115.exceptions import ReauthRequiredError, RefreshToo
 
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
+from .helpers import START, successful_refreshes
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
 TRANSLATIONS = json.loads(
     (Path(__file__).parent.parent / "custom_components/open115/translations/en.json").read_text()
 )
@@ -68,11 +68,6 @@ async def move(hass: HomeAssistant, freezer: FrozenDateTimeFactory, to: datetime
 def emulator_expiry(emulator: Emulator115, token: str) -> str:
     """The emulator's expiry of an access token, as ISO 8601 UTC."""
     return dt_util.utc_from_timestamp(emulator.access_tokens[token].expires_at).isoformat()
-
-
-def successful_refreshes(emulator: Emulator115) -> int:
-    """Refreshes the emulator answered with a new pair."""
-    return sum(1 for r in emulator.requests if r.path == REFRESH_PATH and r.code == 0)
 
 
 def translated(key: str, **placeholders: str) -> str:

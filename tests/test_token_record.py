@@ -37,6 +37,7 @@ from .conftest import (
     token_file,
 )
 from .emulator import FAULT_HTTP_502, REFRESH_PATH, Emulator115, Grant
+from .helpers import until
 
 pytestmark = pytest.mark.usefixtures("emulator_url", "no_account_reads")
 
@@ -64,15 +65,6 @@ def emulator() -> Emulator115:
     emu = HeldEmulator(clock=lambda: dt_util.utcnow().timestamp(), strict_access_tokens=True)
     emu.add_account(USER_ID, USER_NAME)
     return emu
-
-
-async def until(condition: Any) -> None:
-    """Spin the loop until `condition()` (real loopback I/O takes a few rounds)."""
-    for _ in range(100_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    pytest.fail("the condition never came true")
 
 
 def codes(emulator: Emulator115) -> list[int | None]:

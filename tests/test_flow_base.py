@@ -25,10 +25,10 @@ from .conftest import (
     stored_data,
 )
 from .emulator import FAULT_HTTP_502, REFRESH_PATH, Emulator115, Grant
-from .test_config_flow import (
-    _entry_needing_reauth,
+from .flow_helpers import (
     assert_pair_is_live,
     disk_at_reload,
+    entry_needing_reauth,
     requests,
     start_reconfigure,
     start_user_flow,
@@ -121,7 +121,7 @@ async def test_reauth_token_of_an_account_not_set_up(
     grant: Grant,
 ) -> None:
     """Said plainly: the token was used up; the form stays open for the right one."""
-    entry, result = await _entry_needing_reauth(hass, emulator, grant)
+    entry, result = await entry_needing_reauth(hass, emulator, grant)
     before = dict(entry.data)
     emulator.add_account(OTHER_ID, OTHER_NAME)
     other = emulator.authorize(OTHER_ID)
@@ -158,7 +158,7 @@ async def test_reauth_token_of_another_set_up_account_goes_to_its_entry(
     emulator_url: str,
     grant: Grant,
 ) -> None:
-    entry, result = await _entry_needing_reauth(hass, emulator, grant)
+    entry, result = await entry_needing_reauth(hass, emulator, grant)
     before = dict(entry.data)
     other, newer = await other_entry(hass, emulator)
     other_keeper = other.runtime_data.keeper

@@ -1,6 +1,6 @@
 """The event `open115_token_refreshed`: after every rotation, once the pair is on disk."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -20,8 +20,7 @@ from custom_components.open115.const import (
 
 from .conftest import USER_ID, setup_entry, stored_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
-
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+from .helpers import START, successful_refreshes
 
 
 @pytest.fixture(autouse=True)
@@ -48,11 +47,6 @@ def next_refresh(hass: HomeAssistant) -> datetime:
     state = hass.states.get("sensor.emu_user_next_refresh")
     assert state is not None
     return datetime.fromisoformat(state.state) + timedelta(seconds=1)
-
-
-def successful_refreshes(emulator: Emulator115) -> int:
-    """Refreshes the emulator answered with a new pair."""
-    return sum(1 for r in emulator.requests if r.path == REFRESH_PATH and r.code == 0)
 
 
 @pytest.mark.usefixtures("timestamps_enabled")

@@ -1,11 +1,8 @@
 """The `open115.add_cloud_download` action: any user, validated before any request, one result
 per link in order, and the new tasks counted at once."""
 
-from datetime import UTC, datetime
-import random
 from typing import Any
 
-from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
@@ -13,6 +10,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUs
 
 from custom_components.open115.const import DOMAIN, MAX_LINKS_PER_CALL
 
+from . import helpers
 from .cloud_downloads import (
     ACTIVE,
     MAGNET,
@@ -20,7 +18,6 @@ from .cloud_downloads import (
     add,
     hash_of,
     magnet,
-    state_of,
 )
 from .conftest import USER_ID, setup_entry
 from .emulator import (
@@ -29,19 +26,13 @@ from .emulator import (
     REFRESH_PATH,
     Emulator115,
 )
+from .helpers import (
+    state_of,
+)
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+frozen = helpers.frozen  # autouse: a round instant, predictable jitter
+
 SECRET = "0123456789abcdef0123"  # a tracker passkey
-
-
-@pytest.fixture(autouse=True)
-def frozen(
-    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
-) -> FrozenDateTimeFactory:
-    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
-    freezer.move_to(START)
-    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
-    return freezer
 
 
 async def test_add_reports_each_link_in_order_and_counts_the_new_tasks_at_once(

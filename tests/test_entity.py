@@ -1,7 +1,6 @@
 """The entities: five sensors and a problem binary sensor that follow the token keeper."""
 
 from datetime import UTC, datetime, timedelta
-import random
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.sensor import ATTR_OPTIONS
@@ -30,10 +29,16 @@ from custom_components.open115.const import (
 )
 from custom_components.open115.token_record import async_store_pair
 
+from . import helpers
 from .conftest import USER_ID, USER_NAME, make_entry_data, setup_entry
 from .emulator import FAULT_HTTP_500, REFRESH_PATH, Emulator115, Grant
+from .helpers import (
+    START,
+    state_of,
+)
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+frozen = helpers.frozen  # autouse: a round instant, predictable jitter
+
 STATUS = "sensor.emu_user_token_status"
 PROBLEM = "binary_sensor.emu_user_token_needs_attention"
 EXPIRES = "sensor.emu_user_access_token_expires"
@@ -47,28 +52,11 @@ MARGIN = timedelta(seconds=DEFAULT_REFRESH_MARGIN)
 SCHEDULE_EARLY = timedelta(seconds=min(MAX_SCHEDULE_JITTER, DEFAULT_REFRESH_MARGIN / 20) / 2)
 
 
-@pytest.fixture(autouse=True)
-def frozen(
-    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
-) -> FrozenDateTimeFactory:
-    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
-    freezer.move_to(START)
-    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
-    return freezer
-
-
 async def move(hass: HomeAssistant, freezer: FrozenDateTimeFactory, to: datetime) -> None:
     """Move frozen time and let timers that are due run (the account's reads included)."""
     freezer.move_to(to)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state string of an entity."""
-    state = hass.states.get(entity_id)
-    assert state is not None
-    return state.state
 
 
 def iso(when: datetime) -> str:
@@ -126,7 +114,7 @@ async def test_entities_device_and_initial_states(
         LAST: ("last_refresh", EntityCategory.DIAGNOSTIC),
         STATUS: ("token_status", None),
         PROBLEM: ("token_problem", None),
-        # The account's (tests/test_account.py tells their story).
+        # The account's (tests/test_account_coordinator_sensors.py tells their story).
         "sensor.emu_user_total_storage": ("storage_total", None),
         "sensor.emu_user_used_storage": ("storage_used", None),
         "sensor.emu_user_free_storage": ("storage_free", None),

@@ -1,9 +1,7 @@
 """The `cloud_download` event: fired once per task that finishes or fails, across restarts,
 with nothing in it (or anywhere new) that holds a token."""
 
-from datetime import UTC, datetime
 import logging
-import random
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -18,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.open115.const import DOMAIN
 from custom_components.open115.diagnostics import async_get_config_entry_diagnostics
 
+from . import helpers
 from .cloud_downloads import (
     ACTIVE,
     EVENT,
@@ -25,7 +24,6 @@ from .cloud_downloads import (
     add,
     hash_of,
     magnet,
-    state_of,
     track_fired,
 )
 from .conftest import USER_ID, advance, setup_entry
@@ -35,19 +33,13 @@ from .emulator import (
     TASK_LIST_PATH,
     Emulator115,
 )
-from .test_secrets import Capture, leaks
+from .helpers import (
+    START,
+    state_of,
+)
+from .secret_scan import Capture, leaks
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def frozen(
-    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
-) -> FrozenDateTimeFactory:
-    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
-    freezer.move_to(START)
-    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
-    return freezer
+frozen = helpers.frozen  # autouse: a round instant, predictable jitter
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ entities keep telling the token's story.
 """
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 import itertools
-import random
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -25,7 +24,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.open115 import async_get_access_token
-from custom_components.open115.account_coordinator import AccountCoordinator
 from custom_components.open115.const import (
     ACTIVE_TASKS_INTERVAL,
     IDLE_TASKS_INTERVAL,
@@ -33,6 +31,8 @@ from custom_components.open115.const import (
 )
 from custom_components.open115.diagnostics import async_get_config_entry_diagnostics
 
+from . import helpers
+from .cloud_downloads import magnet
 from .conftest import USER_ID, advance, setup_entry
 from .emulator import (
     CODE_TOO_FREQUENT,
@@ -43,8 +43,14 @@ from .emulator import (
     USER_INFO_PATH,
     Emulator115,
 )
+from .helpers import (
+    START,
+    account_of,
+    state_of,
+)
 
-START = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+frozen = helpers.frozen  # autouse: a round instant, predictable jitter
+
 TOTAL = "sensor.emu_user_total_storage"
 USED = "sensor.emu_user_used_storage"
 FREE = "sensor.emu_user_free_storage"
@@ -61,23 +67,6 @@ IDLE_DAY_BUDGET_MEASURED = 99
 MAGNET = "magnet:?xt=urn:btih:{:040x}&dn=file{}&xl=1073741824"
 
 
-@pytest.fixture(autouse=True)
-def frozen(
-    freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
-) -> FrozenDateTimeFactory:
-    """Freeze time at a round instant; make jitter predictable (the middle of its range)."""
-    freezer.move_to(START)
-    monkeypatch.setattr(random, "uniform", lambda a, b: (a + b) / 2)
-    return freezer
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state string of an entity."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 def attributes_of(hass: HomeAssistant, entity_id: str) -> dict[str, Any]:
     """The attributes of an entity."""
     state = hass.states.get(entity_id)
@@ -88,17 +77,6 @@ def attributes_of(hass: HomeAssistant, entity_id: str) -> dict[str, Any]:
 def proapi_requests(emulator: Emulator115) -> dict[str, int]:
     """Requests per proapi path (only the ones that got any)."""
     return {path: emulator.count(path) for path in PROAPI_PATHS if emulator.count(path)}
-
-
-def account_of(entry: MockConfigEntry) -> AccountCoordinator:
-    """The entry's account coordinator."""
-    coordinator: AccountCoordinator = entry.runtime_data.account
-    return coordinator
-
-
-def magnet(n: int) -> str:
-    """A distinct magnet link (1 GiB, named fileN)."""
-    return MAGNET.format(n, n)
 
 
 async def test_sensors_show_storage_vip_quota_and_downloads(
