@@ -2,7 +2,7 @@
 
 Checking a pasted token refreshes it, so the pasted token is void afterwards and the new pair
 exists only in the flow. Each path below shows where that pair ends up, and what the dialog
-says. (The QR paths are in test_qr_flow.py.) Also: form errors keep what was typed.
+says. (The QR paths are in test_flow_qr*.py.) Also: form errors keep what was typed.
 """
 
 from typing import Any
