@@ -16,12 +16,14 @@ from homeassistant.components.backup import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import instance_id
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
     WebSocketGenerator,
 )
 
+from custom_components.open115.api import upload as upload_module
 from custom_components.open115.const import DOMAIN
 
 from .conftest import USER_ID, setup_entry
@@ -29,6 +31,15 @@ from .emulator import DriveNode, Emulator115
 
 AGENT_ID = f"{DOMAIN}.{USER_ID}"
 SMALL = 256 * 1024  # the part size the tests use (the emulator's minimum part is 100 KiB)
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of SMALL, so that a test file of a few hundred KiB goes in several parts.
+
+    Autouse in each test module that assigns it (`small_parts = backups.small_parts`).
+    """
+    monkeypatch.setattr(upload_module, "PART_SIZE", SMALL)
 
 
 def make_backup(backup_id: str = "abc123", size: int = 0, name: str = "Test") -> AgentBackup:

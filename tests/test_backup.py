@@ -12,10 +12,10 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
-from custom_components.open115.api import upload as upload_module
 from custom_components.open115.backup import async_register_backup_agents_listener
 from custom_components.open115.const import DATA_BACKUP_AGENT_LISTENERS
 
+from . import backups
 from .backups import (
     AGENT_ID,
     SMALL,
@@ -43,10 +43,7 @@ from .emulator import (
 pytestmark = pytest.mark.usefixtures("emulator_url")
 
 
-@pytest.fixture(autouse=True)
-def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts of 256 KiB, so that a test file of a few hundred KiB goes in several parts."""
-    monkeypatch.setattr(upload_module, "PART_SIZE", SMALL)
+small_parts = backups.small_parts  # autouse here: parts of 256 KiB
 
 
 async def test_location_appears_and_goes(

@@ -19,8 +19,7 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
-from custom_components.open115.api import upload as upload_module
-
+from . import backups
 from .backups import (
     AGENT_ID,
     SMALL,
@@ -49,10 +48,7 @@ from .emulator import (
 pytestmark = pytest.mark.usefixtures("emulator_url")
 
 
-@pytest.fixture(autouse=True)
-def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts of 256 KiB."""
-    monkeypatch.setattr(upload_module, "PART_SIZE", SMALL)
+small_parts = backups.small_parts  # autouse here: parts of 256 KiB
 
 
 async def failed_upload(
