@@ -312,6 +312,30 @@ FLOWS = {
 }
 
 
+async def test_the_60_s_window_counts_from_the_flows_own_refresh(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: HeldEmulator,
+    grant: Grant,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A pasted token is checked by refreshing it: the window counts from that request, not
+    from the last refresh of the chain it replaced."""
+    entry = make_entry(emulator, grant, expires_in=3000)
+    await setup_entry(hass, entry)
+    await async_get_access_token(hass, min_validity=3600)  # the old chain's last refresh
+    await advance(hass, freezer, 120)
+    new_grant = emulator.authorize(USER_ID)
+    flow_time = dt_util.utcnow()
+    assert (
+        await reconfigure(hass, entry, emulator.live_refresh_token(new_grant))
+        == "reconfigure_successful"
+    )
+    stored = token_file(hass_storage, entry.entry_id)
+    assert stored is not None
+    assert stored["last_request_at"] == flow_time.isoformat()
+
+
 @pytest.mark.parametrize("flow", FLOWS)
 @pytest.mark.parametrize("old_chain", ["rotated", "pushed_out"])
 async def test_a_flows_pair_wins_over_a_refresh_of_the_old_token(

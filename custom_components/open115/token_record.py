@@ -131,6 +131,10 @@ class TokenRecord:
         self.token = {k: data[k] for k in TOKEN_KEYS if k in data}
         self.failure = None
         self.rejection_rotated_at = None
+        # The flow got its pair from 115 just now (a pasted token is checked by refreshing
+        # it): the 60 s window counts from that request, not from the replaced chain's last.
+        if (received := self.state().refreshed_at) is not None:
+            self.last_request_at = received
         await self.async_save()
         if self.listener is not None:  # the keeper shows (and hands out) the new pair at once
             self.listener(Outcome(replaced, applied=False))

@@ -45,7 +45,9 @@ KEYS = {
 MAGNET = "magnet:?xt=urn:btih:{}&dn=ubuntu.iso&xl=4294967296".format("ab" * 20)
 FLOW_PROGRESSED = "data_entry_flow_progressed"
 QR_USER_ID = 310000002  # a second account: the module's entry keeps the first
-SHORT_LIFETIME = 30  # s: margin = a quarter = 7.5 s, so the refresh is due ~22 s after issue
+# s: margin = a quarter = 25 s, so the refresh is due ~75 s after issue: after the 60 s window
+# that the reconfigure flow's own refresh (checking the pasted token) opened.
+SHORT_LIFETIME = 100
 MIN_FORCE_INTERVAL = 61  # s: open115 refuses a forced refresh within 60 s of the last one
 HA_SAVE_DELAY = 1.0  # s: homeassistant.config_entries.SAVE_DELAY, the delayed save
 
