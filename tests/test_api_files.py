@@ -2,6 +2,7 @@
 folders, delete, download links bound to their User-Agent, Range after a cut, the SHA1 check,
 and upload/resume."""
 
+import asyncio
 from collections.abc import AsyncIterator
 import dataclasses
 import hashlib
@@ -339,3 +340,39 @@ async def test_upload_part_dropped_twice_then_given_up(
     assert str(err).startswith("Sending part 1 to OSS failed: cannot connect (")
     assert emu.multipart == {}
     assert emu.find(USER_ID, "0", "e.tar") is None
+
+
+async def test_upload_cancelled_mid_way_aborts_and_stores_nothing(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """Home Assistant cancels the upload (a stop, the backup cancelled) while a part is on its
+    way: the multipart upload is aborted at OSS and no file appears."""
+    emu.sign_check_unknown = False
+    data = os.urandom(300_000)
+    openings = 0
+    stalled = asyncio.Event()
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        nonlocal openings
+        openings += 1
+        sending = openings > 1
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data[:150_000]
+            if sending:  # the reading being sent stalls after its first part
+                stalled.set()
+                await asyncio.Future()
+            yield data[150_000:]
+
+        return chunks()
+
+    upload = asyncio.create_task(
+        api.upload(folder_id="0", file_name="c.tar", open_stream=open_stream, part_size=100 * 1024)
+    )
+    await stalled.wait()
+    assert len(emu.multipart) == 1  # started at OSS
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert emu.multipart == {}
+    assert emu.find(USER_ID, "0", "c.tar") is None
