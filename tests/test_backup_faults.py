@@ -243,7 +243,8 @@ async def test_tar_that_cannot_be_removed_is_reported(
     emulator.inject(DELETE_PATH, "code:990001")
     text = await failed_upload(hass, hass_client, hass_ws_client, caplog, data)
     assert text.startswith("115 did not register the uploaded backup")
-    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.open115")]
+    assert [r.getMessage() for r in ours if r.levelname == "WARNING"] == [
         (
             f"Removing the tar of a failed backup failed, so {tar_name(make_backup())} stays in"
             " the backup folder of emu_user (not listed as a backup; delete it in 115): Deleting"
