@@ -41,6 +41,7 @@ SLOW_FIRST = (
     "tests/e2e/test_browser.py",
     "tests/e2e/test_e2e.py",
     "tests/e2e/test_handoff.py",
+    "tests/e2e/test_browser_chinese.py",
 )
 
 
