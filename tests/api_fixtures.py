@@ -101,11 +101,12 @@ def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> O
 
 
 def bearer(client: Open115Client, access_token: str) -> Open115Client:
-    """`client` (its session, hosts and clock) sending `access_token` to the Open API."""
+    """`client` (its session, hosts, clock and timeout) sending `access_token` to the Open API."""
     return Open115Client(
         client._session,
         base_url=client.proapi_url,
         clock=client._clock,
+        timeout=client._timeout,
         auth=StaticAccessToken(access_token),
     )
 
