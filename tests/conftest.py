@@ -35,12 +35,20 @@ ENTRIES_KEY = "core.config_entries"
 # The longest modules, started first when the suite runs on several workers (scripts/test:
 # pytest-xdist, --dist loadscope --no-loadscope-reorder), so that none is left for the end; then
 # the other end-to-end modules (they mostly wait on their processes), then the rest in order.
+# How xdist 3.8 hands them out: one module to each of the 4 workers, then at once a second one to
+# each worker whose module has at most 2 tests (here test_property.py and test_browser_flows.py),
+# then a module whenever a worker is down to 2 tests. So test_handoff.py follows the short
+# test_property.py, test_openlist_standin.py (seconds) the longest, test_browser_flows.py, and
+# test_browser_chinese.py goes to test_browser.py's worker after its first tests. Measured
+# (seconds after pytest started): with test_browser_chinese.py behind test_browser_flows.py the
+# last worker ended at 267, the others at 153-167.
 SLOW_FIRST = (
-    "tests/e2e/test_browser_flows.py",
-    "tests/test_property.py",
-    "tests/e2e/test_browser.py",
-    "tests/e2e/test_e2e.py",
+    "tests/test_property.py",  # ~40 s, then tests/e2e/test_handoff.py (~95 s)
+    "tests/e2e/test_browser.py",  # ~65 s, then tests/e2e/test_browser_chinese.py (~100 s)
+    "tests/e2e/test_e2e.py",  # ~170 s
+    "tests/e2e/test_browser_flows.py",  # ~175 s, then tests/e2e/test_openlist_standin.py (~5 s)
     "tests/e2e/test_handoff.py",
+    "tests/e2e/test_openlist_standin.py",
     "tests/e2e/test_browser_chinese.py",
 )
 
