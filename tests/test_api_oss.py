@@ -1,11 +1,15 @@
-"""api/oss.py's V4 signer against Alibaba's own (alibabacloud-oss-v2, a test-only dependency).
+"""api/oss.py: its V4 signer against Alibaba's own (alibabacloud-oss-v2, a test-only
+dependency), its answers, and its upload against the emulator's OSS when OSS is silent or
+answers a malformed success.
 
-Both sign the same generated requests (methods, object keys with any characters, OSS query
-parameters, signed and unsigned headers, credentials, times, regions) and must produce the
+Both signers sign the same generated requests (methods, object keys with any characters, OSS
+query parameters, signed and unsigned headers, credentials, times, regions) and must produce the
 same `Authorization` header, byte for byte.
 """
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+import os
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,6 +19,7 @@ from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.open115.api import Open115Client, oss as oss_module
 from custom_components.open115.api.errors import (
     Open115CallbackFailedError,
     Open115OssError,
@@ -33,6 +38,10 @@ from custom_components.open115.api.oss import (
     endpoint_host,
     sign_v4,
 )
+
+from .api_fixtures import bearer, fails
+from .conftest import USER_ID
+from .emulator import FAULT_NO_ETAG, FAULT_NO_UPLOAD_ID, FAULT_OSS_HANG, Emulator115
 
 SAFE = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
 KEYS = st.text(SAFE, min_size=1, max_size=40)
@@ -296,3 +305,117 @@ async def test_requests_go_to_the_bucket_host_over_https() -> None:
     assert sent == [("POST", "https://fhnfile.oss-cn-shenzhen.aliyuncs.com/o/1%20a?uploads", False)]
     assert str(not_started.value) == "The OSS upload was not started"
     assert oss.requests == 1
+
+
+# ----- against the emulator's OSS: a silent server and malformed successes ---------------------
+
+
+@pytest.fixture
+def api(client: Open115Client, emu: Emulator115) -> Open115Client:
+    """The client with a live access token of the test account."""
+    emu.sign_check_unknown = False
+    return bearer(client, emu.issue_access_token(emu.authorize(USER_ID), 7200))
+
+
+def _stream(data: bytes) -> Callable[[], Awaitable[AsyncIterator[bytes]]]:
+    async def open_stream() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks()
+
+    return open_stream
+
+
+@pytest.fixture
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OSS requests time out after 0.2 s (60 s plus the body's time at 64 KiB/s in use)."""
+    monkeypatch.setattr(oss_module, "BASE_TIMEOUT", 0.2)
+    monkeypatch.setattr(oss_module, "MIN_RATE", 1 << 40)
+
+
+@pytest.mark.usefixtures("short_timeout")
+async def test_a_silent_oss_times_out_and_stores_nothing(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """OSS never answers the PutObject: the upload fails as a timeout, with no secret in it."""
+    emu.inject_oss(FAULT_OSS_HANG)
+    err = await fails(
+        Open115TransientError,
+        api.upload(folder_id="0", file_name="h.tar", open_stream=_stream(os.urandom(3000))),
+        emu,
+    )
+    assert str(err) == "Sending the file to OSS timed out"
+    assert [op for op, _, code in emu.oss_requests if code == FAULT_OSS_HANG] == ["PutObject"]
+    assert emu.find(USER_ID, "0", "h.tar") is None
+
+
+@pytest.mark.usefixtures("short_timeout")
+async def test_a_part_oss_leaves_unanswered_is_sent_again(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """One part unanswered: it is sent once more and the upload completes; every part unanswered:
+    the upload fails as a timeout and is aborted at OSS."""
+    data = os.urandom(300_000)
+    emu.inject_oss(FAULT_OSS_HANG)
+    stored = await api.upload(
+        folder_id="0", file_name="p.tar", open_stream=_stream(data), part_size=100 * 1024
+    )
+    assert emu.read_bytes(emu.nodes[stored.file_id]) == data
+    assert emu.oss_count("UploadPart") == 3 + 1
+    emu.inject_oss(FAULT_OSS_HANG, FAULT_OSS_HANG)
+    err = await fails(
+        Open115TransientError,
+        api.upload(
+            folder_id="0",
+            file_name="q.tar",
+            open_stream=_stream(os.urandom(300_000)),
+            part_size=100 * 1024,
+        ),
+        emu,
+    )
+    assert str(err) == "Sending part 1 to OSS timed out"
+    assert emu.multipart == {}
+    assert emu.find(USER_ID, "0", "q.tar") is None
+
+
+async def test_a_multipart_start_without_an_upload_id_fails_cleanly(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """OSS answers 200 without an UploadId: nothing more is sent and nothing is stored."""
+    emu.inject_oss(FAULT_NO_UPLOAD_ID)
+    err = await fails(
+        Open115UploadError,
+        api.upload(
+            folder_id="0",
+            file_name="u.tar",
+            open_stream=_stream(os.urandom(300_000)),
+            part_size=100 * 1024,
+        ),
+        emu,
+    )
+    assert str(err) == "Starting the OSS upload failed: no upload id"
+    assert [op for op, _, _ in emu.oss_requests] == ["InitiateMultipartUpload"]
+    assert emu.find(USER_ID, "0", "u.tar") is None
+
+
+async def test_a_part_answered_without_an_etag_aborts_the_upload(
+    api: Open115Client, emu: Emulator115
+) -> None:
+    """A part's 200 carries no ETag (the completion would need it): the upload fails and is
+    aborted at OSS, and nothing is stored."""
+    emu.inject_oss(FAULT_NO_ETAG)
+    err = await fails(
+        Open115UploadError,
+        api.upload(
+            folder_id="0",
+            file_name="e.tar",
+            open_stream=_stream(os.urandom(300_000)),
+            part_size=100 * 1024,
+        ),
+        emu,
+    )
+    assert str(err) == "Sending part 1 to OSS failed: no ETag in the answer"
+    assert emu.oss_count("AbortMultipartUpload") == 1
+    assert emu.multipart == {}
+    assert emu.find(USER_ID, "0", "e.tar") is None

@@ -24,6 +24,10 @@ modules/p115oss/p115oss/oss.py oss_url address it). What is modelled, from which
   docs/debugging-notes.md). Otherwise HTTP 203 with `<Code>CallbackFailed</Code>`: the bytes
   stay in OSS, no file appears. Without the callback headers the object is stored and 115
   never hears of it.
+Faults (`inject_oss`, the constants below): the callback's 203, SecurityTokenExpired, a part
+whose connection drops, and three that no source reports from OSS itself but a proxy or a
+stalled connection can produce: a send never answered, an InitiateMultipartUpload without an
+UploadId, an UploadPart without an ETag.
 Bytes are streamed to files in a temporary directory: a request holds one read buffer.
 """
 
@@ -53,7 +57,21 @@ _EMPTY_SHA1 = hashlib.sha1(b"", usedforsecurity=False).hexdigest().upper()
 FAULT_CALLBACK_FAILED = "callback_failed"  # the completing request answers 203
 FAULT_TOKEN_EXPIRED = "token_expired"  # the credentials expire now: 403 SecurityTokenExpired
 FAULT_DROP_PART = "drop_part"  # an UploadPart reads half its body, then the connection drops
-OSS_FAULTS = frozenset({FAULT_CALLBACK_FAILED, FAULT_TOKEN_EXPIRED, FAULT_DROP_PART})
+# Malformed successes and a silent server, which no source reports from OSS itself but a proxy
+# or a broken connection can produce: the client must fail cleanly, abort and store nothing.
+FAULT_OSS_HANG = "oss_hang"  # the next PutObject or UploadPart is never answered (a stalled send)
+FAULT_NO_UPLOAD_ID = "no_upload_id"  # InitiateMultipartUpload answers 200 without an UploadId
+FAULT_NO_ETAG = "no_etag"  # an UploadPart answers 200 without an ETag header
+OSS_FAULTS = frozenset(
+    {
+        FAULT_CALLBACK_FAILED,
+        FAULT_TOKEN_EXPIRED,
+        FAULT_DROP_PART,
+        FAULT_OSS_HANG,
+        FAULT_NO_UPLOAD_ID,
+        FAULT_NO_ETAG,
+    }
+)
 
 
 @dataclass
@@ -124,6 +142,12 @@ class OssEndpoints(UploadEndpoints):
         bucket = host.removesuffix(suffix)
         op = _operation(request)
         self.counters[OSS_LOG_PATH + op] += 1
+        if op in ("PutObject", "UploadPart") and self._take_fault(FAULT_OSS_HANG):
+            self.oss_requests.append((op, 0, FAULT_OSS_HANG))
+            self._log(OSS_LOG_PATH + op, None, FAULT_OSS_HANG)
+            assert self._release is not None
+            await self._release.wait()  # set when the emulator stops
+            return web.Response(status=503)
         try:
             response = await self._oss(request, bucket, op)
         except OssError as err:
@@ -179,9 +203,12 @@ class OssEndpoints(UploadEndpoints):
         if op == "InitiateMultipartUpload":
             upload_id = secrets.token_hex(16).upper()
             self.multipart[upload_id] = MultipartUpload(bucket, key, upload_id, self.clock())
+            shown = (
+                "" if self._take_fault(FAULT_NO_UPLOAD_ID) else f"<UploadId>{upload_id}</UploadId>"
+            )
             return _xml_response(
                 "InitiateMultipartUploadResult",
-                f"<Bucket>{bucket}</Bucket><Key>{_xml(key)}</Key><UploadId>{upload_id}</UploadId>",
+                f"<Bucket>{bucket}</Bucket><Key>{_xml(key)}</Key>{shown}",
             )
         upload = self.multipart.get(request.query.get("uploadId", ""))
         if upload is None or (upload.bucket, upload.key) != (bucket, key):
@@ -255,6 +282,8 @@ class OssEndpoints(UploadEndpoints):
         if old is not None:
             _discard(old[0])
         upload.parts[number] = (path, f'"{md5}"', size, self.clock())
+        if self._take_fault(FAULT_NO_ETAG):
+            return web.Response(status=200)
         return web.Response(status=200, headers={"ETag": f'"{md5}"'})
 
     async def _complete(
