@@ -76,8 +76,10 @@ class ControlledEmulator115(Emulator115):  # pragma: no cover - used by the stan
     - POST /_emulator/inject, JSON {"path": "/open/upload/init", "faults": ["code:770004"]}:
       queue faults for the next requests to a 115 path (see `EmulatorCore.inject`).
     - POST /_emulator/oss, JSON {"faults": ["callback_failed" | "token_expired" |
-      "drop_part"]}: queue OSS faults (203 CallbackFailed, 403 SecurityTokenExpired on the next
-      OSS request, a connection dropped mid-part; aiohttp resends a PUT once, so queue two).
+      "drop_part" | "oss_hang" | "no_upload_id" | "no_etag"]}: queue OSS faults (203
+      CallbackFailed, 403 SecurityTokenExpired on the next OSS request, a connection dropped
+      mid-part, aiohttp resends a PUT once, so queue two; a send never answered, a multipart
+      start without an UploadId, a part without an ETag).
     - POST /_emulator/download, JSON {"cut_after": bytes}: the next download is cut short.
     - POST /_emulator/drive, JSON with any of DRIVE_SETTINGS: switch the drive's and the
       upload's behaviour (e.g. {"sign_check_unknown": false, "token_shape": "list"}).
