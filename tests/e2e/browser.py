@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import contextlib
 import os
 from pathlib import Path
+import threading
 
 from playwright.sync_api import (
     Browser,
@@ -67,7 +68,8 @@ def _chromium() -> Iterator[Browser]:
             "run scripts/setup-browser (it installs chromium with apt-get and needs root)",
             pytrace=False,
         )
-    with sync_playwright() as playwright:
+    before = set(threading.enumerate())
+    with _threads_ended(before), sync_playwright() as playwright:
         try:
             chromium = playwright.chromium.launch(
                 executable_path=CHROMIUM,
@@ -81,6 +83,21 @@ def _chromium() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+@contextlib.contextmanager
+def _threads_ended(before: set[threading.Thread]) -> Iterator[None]:
+    """On the way out, wait for the event loop threads ("asyncio_N") started since `before`.
+
+    An event loop closed without waiting for its default executor leaves its thread ending a
+    moment later, and the test plugin fails a test that leaves a thread behind.
+    """
+    try:
+        yield
+    finally:
+        for thread in set(threading.enumerate()) - before:
+            if thread.name.startswith("asyncio_"):
+                thread.join(10)
 
 
 def _prepare(hass_proc: HassProcess) -> None:

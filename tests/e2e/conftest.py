@@ -390,8 +390,14 @@ class HAWebSocket:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        """Close the connection and the loop."""
+        """Close the connection and the loop.
+
+        The loop's default executor (its thread "asyncio_0" resolved the host) is shut down and
+        waited for first: `close()` alone leaves the thread ending a moment later, and the test
+        plugin fails a test that leaves a thread behind.
+        """
         self._loop.run_until_complete(self._close())
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
 
     async def _connect(self) -> None:
