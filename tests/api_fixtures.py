@@ -5,7 +5,7 @@ Loaded for every test through `pytest_plugins` in conftest.py; the names (`clock
 is that client sending one fixed access token.
 """
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,6 +109,28 @@ def bearer(client: Open115Client, access_token: str) -> Open115Client:
         timeout=client._timeout,
         auth=StaticAccessToken(access_token),
     )
+
+
+@pytest.fixture
+def drive_api(client: Open115Client, emu: Emulator115) -> Open115Client:
+    """`client` with a live (2 h) access token of USER_ID: the drive and upload tests' `api`
+    (`api = drive_api`)."""
+    return bearer(client, emu.issue_access_token(emu.authorize(USER_ID), 7200))
+
+
+def opener(*readings: bytes) -> Callable[[], Awaitable[AsyncIterator[bytes]]]:
+    """An upload's `open_stream` giving each reading in turn (the last one from then on)."""
+    left = list(readings)
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        data = left.pop(0) if len(left) > 1 else left[0]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks()
+
+    return open_stream
 
 
 @pytest.fixture

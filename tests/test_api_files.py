@@ -21,7 +21,7 @@ from custom_components.open115.api import (
 from custom_components.open115.api.files import HASH_BATCH, DriveFile
 from custom_components.open115.api.upload import Digest
 
-from .api_fixtures import FakeClock, bearer, fails
+from .api_fixtures import FakeClock, drive_api, fails, opener
 from .conftest import USER_ID
 from .emulator import (
     CDN_PREFIX,
@@ -40,10 +40,7 @@ from .emulator import (
 UA = "open115-test/1"
 
 
-@pytest.fixture
-def api(client: Open115Client, emu: Emulator115) -> Open115Client:
-    """The client with a live access token of the test account."""
-    return bearer(client, emu.issue_access_token(emu.authorize(USER_ID), 7200))
+api = drive_api
 
 
 async def test_listing_reads_every_page(api: Open115Client, emu: Emulator115) -> None:
@@ -262,21 +259,6 @@ async def test_credentials_near_expiry_are_renewed_first(
     assert emu.count(UPLOAD_TOKEN_PATH) >= 2
 
 
-def _opener(*readings: bytes):
-    """open_stream giving each reading in turn (the last one from then on)."""
-    left = list(readings)
-
-    async def open_stream() -> AsyncIterator[bytes]:
-        data = left.pop(0) if len(left) > 1 else left[0]
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield data
-
-        return chunks()
-
-    return open_stream
-
-
 async def test_upload_sign_check_refused(api: Open115Client, emu: Emulator115) -> None:
     """A sign check that is no "start-end" range fails; one asked again after two answers
     fails with the status 115 gave; no OSS request is made either way."""
@@ -284,7 +266,7 @@ async def test_upload_sign_check_refused(api: Open115Client, emu: Emulator115) -
     emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-x"}))
     err = await fails(
         Open115UploadError,
-        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        api.upload(folder_id="0", file_name="a.tar", open_stream=opener(data)),
         emu,
     )
     assert str(err) == "Starting the upload failed: unusable sign check"
@@ -292,7 +274,7 @@ async def test_upload_sign_check_refused(api: Open115Client, emu: Emulator115) -
         emu.inject_body(UPLOAD_INIT_PATH, _ok({"status": 7, "sign_key": "k", "sign_check": "0-9"}))
     err = await fails(
         Open115UploadError,
-        api.upload(folder_id="0", file_name="a.tar", open_stream=_opener(data)),
+        api.upload(folder_id="0", file_name="a.tar", open_stream=opener(data)),
         emu,
     )
     assert str(err) == "Starting the upload failed: 115 answered status 7"
@@ -306,7 +288,7 @@ async def test_upload_of_a_stream_that_grew(api: Open115Client, emu: Emulator115
     data = os.urandom(3000)
     err = await fails(
         Open115ChecksumError,
-        api.upload(folder_id="0", file_name="g.tar", open_stream=_opener(data, data + b"more")),
+        api.upload(folder_id="0", file_name="g.tar", open_stream=opener(data, data + b"more")),
         emu,
     )
     assert "changed between the reading that was hashed" in str(err)
@@ -322,7 +304,7 @@ async def test_upload_part_dropped_twice_then_given_up(
     data = os.urandom(300_000)
     emu.inject_oss(FAULT_DROP_PART, FAULT_DROP_PART)
     stored = await api.upload(
-        folder_id="0", file_name="d.tar", open_stream=_opener(data), part_size=100 * 1024
+        folder_id="0", file_name="d.tar", open_stream=opener(data), part_size=100 * 1024
     )
     assert emu.read_bytes(emu.nodes[stored.file_id]) == data
     assert emu.oss_count("UploadPart") == 3 + 2
@@ -332,7 +314,7 @@ async def test_upload_part_dropped_twice_then_given_up(
         api.upload(
             folder_id="0",
             file_name="e.tar",
-            open_stream=_opener(os.urandom(300_000)),  # other bytes: no instant upload
+            open_stream=opener(os.urandom(300_000)),  # other bytes: no instant upload
             part_size=100 * 1024,
         ),
         emu,

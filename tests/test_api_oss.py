@@ -7,7 +7,7 @@ query parameters, signed and unsigned headers, credentials, times, regions) and 
 same `Authorization` header, byte for byte.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 import os
 from typing import Any
@@ -39,7 +39,7 @@ from custom_components.open115.api.oss import (
     sign_v4,
 )
 
-from .api_fixtures import bearer, fails
+from .api_fixtures import drive_api, fails, opener
 from .conftest import USER_ID
 from .emulator import FAULT_NO_ETAG, FAULT_NO_UPLOAD_ID, FAULT_OSS_HANG, Emulator115
 
@@ -310,21 +310,15 @@ async def test_requests_go_to_the_bucket_host_over_https() -> None:
 # ----- against the emulator's OSS: a silent server and malformed successes ---------------------
 
 
-@pytest.fixture
-def api(client: Open115Client, emu: Emulator115) -> Open115Client:
-    """The client with a live access token of the test account."""
-    emu.sign_check_unknown = False
-    return bearer(client, emu.issue_access_token(emu.authorize(USER_ID), 7200))
+api = drive_api
+PART = 100 * 1024  # 300,000 bytes: 3 parts
 
 
-def _stream(data: bytes) -> Callable[[], Awaitable[AsyncIterator[bytes]]]:
-    async def open_stream() -> AsyncIterator[bytes]:
-        async def chunks() -> AsyncIterator[bytes]:
-            yield data
-
-        return chunks()
-
-    return open_stream
+def _multipart(api: Open115Client, name: str) -> Awaitable[object]:
+    """An upload of 300,000 new bytes in 3 parts (new: never an instant upload)."""
+    return api.upload(
+        folder_id="0", file_name=name, open_stream=opener(os.urandom(300_000)), part_size=PART
+    )
 
 
 @pytest.fixture
@@ -342,7 +336,7 @@ async def test_a_silent_oss_times_out_and_stores_nothing(
     emu.inject_oss(FAULT_OSS_HANG)
     err = await fails(
         Open115TransientError,
-        api.upload(folder_id="0", file_name="h.tar", open_stream=_stream(os.urandom(3000))),
+        api.upload(folder_id="0", file_name="h.tar", open_stream=opener(os.urandom(3000))),
         emu,
     )
     assert str(err) == "Sending the file to OSS timed out"
@@ -359,19 +353,14 @@ async def test_a_part_oss_leaves_unanswered_is_sent_again(
     data = os.urandom(300_000)
     emu.inject_oss(FAULT_OSS_HANG)
     stored = await api.upload(
-        folder_id="0", file_name="p.tar", open_stream=_stream(data), part_size=100 * 1024
+        folder_id="0", file_name="p.tar", open_stream=opener(data), part_size=PART
     )
     assert emu.read_bytes(emu.nodes[stored.file_id]) == data
     assert emu.oss_count("UploadPart") == 3 + 1
     emu.inject_oss(FAULT_OSS_HANG, FAULT_OSS_HANG)
     err = await fails(
         Open115TransientError,
-        api.upload(
-            folder_id="0",
-            file_name="q.tar",
-            open_stream=_stream(os.urandom(300_000)),
-            part_size=100 * 1024,
-        ),
+        _multipart(api, "q.tar"),
         emu,
     )
     assert str(err) == "Sending part 1 to OSS timed out"
@@ -386,12 +375,7 @@ async def test_a_multipart_start_without_an_upload_id_fails_cleanly(
     emu.inject_oss(FAULT_NO_UPLOAD_ID)
     err = await fails(
         Open115UploadError,
-        api.upload(
-            folder_id="0",
-            file_name="u.tar",
-            open_stream=_stream(os.urandom(300_000)),
-            part_size=100 * 1024,
-        ),
+        _multipart(api, "u.tar"),
         emu,
     )
     assert str(err) == "Starting the OSS upload failed: no upload id"
@@ -407,12 +391,7 @@ async def test_a_part_answered_without_an_etag_aborts_the_upload(
     emu.inject_oss(FAULT_NO_ETAG)
     err = await fails(
         Open115UploadError,
-        api.upload(
-            folder_id="0",
-            file_name="e.tar",
-            open_stream=_stream(os.urandom(300_000)),
-            part_size=100 * 1024,
-        ),
+        _multipart(api, "e.tar"),
         emu,
     )
     assert str(err) == "Sending part 1 to OSS failed: no ETag in the answer"
